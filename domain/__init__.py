@@ -1,0 +1,1 @@
+"""sickbay's domain: models, detection, checklist and audit. Plain Python, no Textual."""

@@ -1,0 +1,1 @@
+"""Textual screens. They talk to sources through the domain interface, never to the network."""

@@ -1,0 +1,36 @@
+"""Shared fixtures: keep the developer's own config and theme out of every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Payloads an attacker can put in a process name, command line, user name or file on the host.
+HOSTILE_STRINGS = (
+    "[/bar]",
+    "[@click=app.quit]click me[/]",
+    "[bold red]fake[/bold red]",
+    "\x1b]0;PWNED-TITLE\x07",
+    "\x1b[2J\x1b[H",
+    "\x1b]52;c;ZXZpbA==\x07",  # OSC 52: write the operator's clipboard
+    "\x9b31m",  # C1 CSI
+    "evil\u202etxt.exe",  # right-to-left override
+    "\u2066isolate\u2069",
+    "zero\u200bwidth",
+    "nul\x00byte",
+    "挖矿进程",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No test reads the user's config, theme or keymap."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.delenv("SICKBAY_CONFIG", raising=False)
+    for var in ("TEXTUAL_THEME", "NO_COLOR", "TEXTUAL_COLOR_SYSTEM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    yield home

@@ -1,0 +1,115 @@
+"""sickbay's configuration file (TOML).
+
+Looked up in this order: ``--config PATH``, ``$SICKBAY_CONFIG``, then ``config.toml`` in the
+platform's config directory (``~/.config/sickbay/`` on Linux). A missing default file means the
+defaults; a missing file that was asked for explicitly is an error. Unknown settings are reported,
+not fatal, so an older sickbay can read a newer file.
+
+Example::
+
+    interval = 2.0            # seconds between samples
+    theme = "textual-dark"    # any Textual theme (ansi-dark follows the terminal's palette)
+    history_minutes = 5       # how much history the sparklines show
+
+    [keymap]                  # remap keys by binding id (see `?` in the app)
+    "app.quit" = "ctrl+q"
+    "host.filter" = "f"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
+
+APP_NAME = "sickbay"
+ENV_CONFIG = "SICKBAY_CONFIG"
+MIN_INTERVAL = 0.2
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says why and where."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    interval: float = 2.0
+    theme: str = "textual-dark"
+    history_minutes: float = 5.0
+    keymap: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None  # where these settings came from (None: built-in defaults)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def history_size(self) -> int:
+        """How many samples the sparklines keep."""
+        return max(10, int(self.history_minutes * 60 / self.interval))
+
+
+def default_config_path() -> Path:
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def _number(data: dict[str, Any], key: str, default: float, where: Path) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: '{key}' must be a number, not {value!r}")
+    return float(value)
+
+
+def parse_settings(data: dict[str, Any], where: Path) -> Settings:
+    """Validate the decoded TOML document."""
+    known = {"interval", "theme", "history_minutes", "keymap"}
+    warnings = tuple(
+        f"{where}: unknown setting '{key}' ignored" for key in data if key not in known
+    )
+    interval = _number(data, "interval", Settings.interval, where)
+    if interval < MIN_INTERVAL:
+        raise ConfigError(f"{where}: 'interval' must be at least {MIN_INTERVAL} s")
+    history = _number(data, "history_minutes", Settings.history_minutes, where)
+    if history <= 0:
+        raise ConfigError(f"{where}: 'history_minutes' must be positive")
+    theme = data.get("theme", Settings.theme)
+    if not isinstance(theme, str):
+        raise ConfigError(f"{where}: 'theme' must be a string")
+    keymap = data.get("keymap", {})
+    if not isinstance(keymap, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in keymap.items()
+    ):
+        raise ConfigError(f'{where}: [keymap] maps binding ids to keys, e.g. "app.quit" = "q"')
+    return Settings(
+        interval=interval,
+        theme=theme,
+        history_minutes=history,
+        keymap=dict(keymap),
+        path=where,
+        warnings=warnings,
+    )
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the configuration file, or return the defaults when there is none."""
+    chosen = explicit or os.environ.get(ENV_CONFIG)
+    path = Path(chosen).expanduser() if chosen else default_config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if chosen:
+            raise ConfigError(f"{path}: no such configuration file") from None
+        return Settings()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(data, path)

@@ -1,0 +1,1 @@
+"""Textual widgets. They show host data only through ``widgets.safe``."""
