@@ -1,0 +1,28 @@
+"""Messages that carry data from the app's collection workers to the screens."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from domain.model import HostSnapshot
+
+
+class SnapshotReady(Message):
+    """A new snapshot of a host. A newer one replaces one still waiting in the queue, so a slow
+    UI never works through a backlog of stale samples."""
+
+    def __init__(self, snapshot: HostSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady) and message.snapshot.host == self.snapshot.host
+
+
+class SourceFailed(Message):
+    """A sample could not be taken. ``reason`` is our own text; ``host`` is the source name."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__()
+        self.host = host
+        self.reason = reason

@@ -1,0 +1,42 @@
+"""The one-line status bar at the top of the host screen."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from domain.model import HostSnapshot
+from widgets.safe import host_text
+
+
+def _uptime(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{days}d{hours:02d}h" if days else f"{hours}h{rest // 60:02d}m"
+
+
+class StatusBar(Static):
+    """Host, its own claimed hostname (hostile text), source, sample cost and freshness."""
+
+    def show_snapshot(self, snapshot: HostSnapshot) -> None:
+        text = Text.assemble(("sickbay ", "bold"), host_text(snapshot.host, "bold"))
+        if snapshot.hostname and snapshot.hostname != snapshot.host:
+            text.append(" (")
+            text.append_text(host_text(snapshot.hostname))
+            text.append(")")
+        text.append(f"  up {_uptime(snapshot.metrics.uptime_s)}")
+        text.append(f"  {len(snapshot.processes)} procs  {len(snapshot.sockets)} sockets")
+        if snapshot.collector_cpu_ms is not None:
+            text.append(f"  sample {snapshot.collector_cpu_ms:.0f} ms cpu")
+        text.append(f"  via {snapshot.source}")
+        text.append(time.strftime("  %H:%M:%S", time.localtime(snapshot.taken_at)))
+        if snapshot.errors:
+            text.append(f"  {len(snapshot.errors)} unreadable", style="bold")
+        self.update(text)
+
+    def show_failure(self, host: str, reason: str) -> None:
+        text = Text.assemble(("sickbay ", "bold"), host_text(host, "bold"), "  ")
+        text.append(f"cannot sample: {reason}", style="bold reverse")
+        self.update(text)
