@@ -7,10 +7,31 @@ from hypothesis import strategies as st
 from domain.sanitize import visible, visible_args
 from tests.conftest import HOSTILE_STRINGS
 
-FORBIDDEN = {chr(c) for c in range(0x20)} | {"\x7f"} | {chr(c) for c in range(0x80, 0xA0)} | {
-    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
-    "\u200e", "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\ufeff", "\u2028", "\u2029",
-}
+FORBIDDEN = (
+    {chr(c) for c in range(0x20)}
+    | {"\x7f"}
+    | {chr(c) for c in range(0x80, 0xA0)}
+    | {
+        "\u202a",
+        "\u202b",
+        "\u202c",
+        "\u202d",
+        "\u202e",
+        "\u2066",
+        "\u2067",
+        "\u2068",
+        "\u2069",
+        "\u200e",
+        "\u200f",
+        "\u061c",
+        "\u200b",
+        "\u200c",
+        "\u200d",
+        "\ufeff",
+        "\u2028",
+        "\u2029",
+    }
+)
 
 
 def test_plain_text_is_unchanged() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from tui import __version__
 from tui.config import MIN_INTERVAL, ConfigError, Settings, load_settings
+from tui.scan_cmd import add_scan_parser, cmd_scan
 
 
 def _interval(text: str) -> float:
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between the two samples (0: one sample, rates left empty)",
     )
+    add_scan_parser(commands)
     return parser
 
 
@@ -105,6 +107,8 @@ def cmd_console(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "scan":  # headless; exit status by severity (see `sickbay scan --help`)
+        return cmd_scan(args)
     try:
         settings = _settings(args)
     except ConfigError as exc:
