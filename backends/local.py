@@ -11,8 +11,10 @@ from typing import Any
 
 from backends.collector import Collector
 from backends.decode import Decoder
+from backends.facts import gather_facts
+from backends.facts_decode import decode_facts
+from domain.facts import HostFacts
 from domain.model import HostSnapshot
-from domain.source import Source
 
 
 class ThreadedSource:
@@ -73,7 +75,19 @@ class LocalSource(ThreadedSource):
 
             super().__init__(PsutilCollector().sample, "psutil", name)
 
+    def _facts(
+        self, probe_paths: tuple[str, ...], exe_probes: tuple[tuple[int, str], ...]
+    ) -> HostFacts:
+        raw = gather_facts("/", "/proc", probe_paths=probe_paths, exe_probes=exe_probes)
+        return decode_facts(raw, self.name)
 
-def local_source(name: str | None = None) -> Source:
+    async def facts(
+        self, probe_paths: tuple[str, ...], exe_probes: tuple[tuple[int, str], ...]
+    ) -> HostFacts:
+        """This machine's host facts, read in a thread (files only, nothing is run)."""
+        return await asyncio.to_thread(self._facts, probe_paths, exe_probes)
+
+
+def local_source(name: str | None = None) -> LocalSource:
     """The source for this machine."""
     return LocalSource(name)

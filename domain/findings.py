@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from domain.sanitize import visible
+
 
 class Severity(enum.IntEnum):
     """Ordered: ``Severity.CRITICAL > Severity.HIGH``. The value is also the exit status of
@@ -151,3 +153,26 @@ def finding_to_json(finding: Finding) -> str:
 
 def highest(findings: list[Finding] | tuple[Finding, ...]) -> Severity | None:
     return max((f.severity for f in findings), default=None)
+
+
+def evidence_summary(f: Finding) -> str:
+    """The evidence in one line, host text made visible."""
+    ev = f.evidence
+    parts: list[str] = []
+    if ev.pid is not None:
+        parts.append(f"pid {ev.pid}")
+    if ev.process:
+        parts.append(visible(ev.process))
+    if ev.exe and ev.exe != ev.process:
+        parts.append(visible(ev.exe))
+    if ev.user:
+        parts.append(f"user {visible(ev.user)}")
+    if ev.remote_addr:
+        parts.append(f"-> {visible(ev.remote_addr)}:{ev.remote_port}")
+    elif ev.port is not None:
+        parts.append(f"port {ev.port}")
+    if ev.path:
+        parts.append(visible(ev.path) + (f":{ev.line}" if ev.line is not None else ""))
+    if ev.text and not (ev.remote_addr or ev.port is not None):
+        parts.append(f"[{visible(ev.text)}]")
+    return "  ".join(parts)

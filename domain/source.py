@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from domain.facts import HostFacts
 from domain.model import HostSnapshot
 
 
@@ -31,3 +32,15 @@ class Source(Protocol):
 
 class SourceError(Exception):
     """The source could not produce a snapshot at all (partial failures go in ``errors``)."""
+
+
+@runtime_checkable
+class FactsSource(Protocol):
+    """A source that can also read the host's slower-changing facts (accounts, persistence files,
+    kernel state). Gathered on connect and on request, not every sample."""
+
+    async def facts(
+        self, probe_paths: tuple[str, ...], exe_probes: tuple[tuple[int, str], ...]
+    ) -> HostFacts:
+        """Read the host facts; ``probe_paths`` and ``exe_probes`` come from the detector."""
+        ...

@@ -9,25 +9,60 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from domain.findings import Finding
 from domain.history import MetricHistory
-from domain.model import HostSnapshot
+from domain.model import HostSnapshot, Process, Socket
+from screens.finding import FindingScreen
 from screens.messages import SnapshotReady, SourceFailed
 from widgets.filter_bar import FilterBar
+from widgets.findings_table import FindingsTable, severity_mark
 from widgets.live_table import LiveTable
 from widgets.metrics import MetricsPane
 from widgets.process_table import ProcessTable
 from widgets.socket_table import SocketTable
 from widgets.status import StatusBar
 
-PANES = ("processes", "network")
+PANES = ("findings", "processes", "network")
+TITLES = {"findings": "Findings", "processes": "Processes", "network": "Network"}
+
+
+def _worst(marks: dict[object, str], key: object, finding: Finding) -> None:
+    label = severity_mark(finding)
+    if label is None:
+        return
+    order = ("low", "medium", "high", "critical")
+    if key not in marks or order.index(label) > order.index(marks[key]):
+        marks[key] = label
+
+
+def row_marks(findings: tuple[Finding, ...]) -> tuple[dict[object, str], dict[object, str]]:
+    """Severity marks for process rows (by process key and by pid) and socket rows (by pid for
+    network findings, by local port, by remote address and port)."""
+    processes: dict[object, str] = {}
+    sockets: dict[object, str] = {}
+    for finding in findings:
+        ev = finding.evidence
+        if ev.process_key:
+            _worst(processes, ev.process_key, finding)
+        elif ev.pid is not None:
+            _worst(processes, ev.pid, finding)
+        if ev.remote_addr is not None:
+            _worst(sockets, (ev.remote_addr, ev.remote_port), finding)
+        elif ev.port is not None:
+            _worst(sockets, ("port", ev.port), finding)
+        elif ev.pid is not None and finding.rule_id.startswith("NET-"):
+            _worst(sockets, ("pid", ev.pid), finding)
+    return processes, sockets
 
 
 class HostScreen(Screen[None]):
     """Everything about one host. Data arrives as :class:`SnapshotReady` messages."""
 
     BINDINGS = [
-        Binding("1", "focus_pane('processes')", "Procs", id="host.pane_processes"),
-        Binding("2", "focus_pane('network')", "Net", id="host.pane_network"),
+        Binding("1", "focus_pane('findings')", "Findings", id="host.pane_findings"),
+        Binding("2", "focus_pane('processes')", "Procs", id="host.pane_processes"),
+        Binding("3", "focus_pane('network')", "Net", id="host.pane_network"),
+        Binding("d", "finding_details", "Details", show=False, id="host.finding_details"),
         Binding("slash", "filter", "Filter", id="host.filter"),
         Binding("z", "zoom", "Zoom", id="host.zoom"),
         Binding("escape", "unzoom", "Unzoom", show=False, id="host.unzoom"),
@@ -38,25 +73,29 @@ class HostScreen(Screen[None]):
         self.host = host
         self.history = MetricHistory(history_size)
         self.last_snapshot: HostSnapshot | None = None
+        self.findings: tuple[Finding, ...] = ()
+        self._marks: tuple[dict[object, str], dict[object, str]] = ({}, {})
         self._filter_target = "processes"
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield MetricsPane(id="metrics")
         with Vertical(id="tables"):
+            yield FindingsTable(id="findings")
             yield ProcessTable(id="processes")
             yield SocketTable(id="network")
         yield FilterBar(id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#processes").border_title = "1 Processes"
-        self.query_one("#network").border_title = "2 Network"
-        self.query_one("#processes", ProcessTable).focus()
+        self._update_titles()
+        self.query_one(ProcessTable).focus()
 
     def on_resize(self) -> None:
-        # 80x24 bastion terminals: one-line sparklines so the tables keep their rows.
-        self.set_class(self.size.height < 32, "-narrow")
+        # 80x24 bastion terminals: one-line sparklines so the tables keep their rows, and no
+        # horizontal scrollbar row under tables wider than 80 columns.
+        self.set_class(self.size.height < 32, "-short")
+        self.set_class(self.size.width < 100, "-narrow")
 
     def table(self, pane: str) -> LiveTable[object]:
         widget: LiveTable[object] = self.query_one(f"#{pane}", LiveTable)
@@ -68,13 +107,35 @@ class HostScreen(Screen[None]):
         if snapshot.host != self.host:
             return
         self.last_snapshot = snapshot
+        self.findings = message.findings
         self.history.add(snapshot.metrics)
         with self.app.batch_update():
-            self.query_one(StatusBar).show_snapshot(snapshot)
+            self.query_one(StatusBar).show_snapshot(snapshot, message.findings)
             self.query_one(MetricsPane).show(snapshot.metrics, self.history)
+            self._apply_marks(message.findings)
+            self.query_one(FindingsTable).set_rows(message.findings)
             self.query_one(ProcessTable).set_rows(snapshot.processes)
             self.query_one(SocketTable).set_rows(snapshot.sockets)
             self._update_titles()
+
+    def _apply_marks(self, findings: tuple[Finding, ...]) -> None:
+        marks = row_marks(findings)
+        if marks == self._marks:
+            return  # unchanged: keep the tables' rendered rows
+        self._marks = processes, sockets = marks
+
+        def process_mark(p: Process) -> str | None:
+            return processes.get(p.key) or processes.get(p.pid)
+
+        def socket_mark(s: Socket) -> str | None:
+            return (
+                sockets.get((s.remote_addr, s.remote_port))
+                or sockets.get(("port", s.local_port))
+                or sockets.get(("pid", s.pid))
+            )
+
+        self.query_one(ProcessTable).set_mark(process_mark)
+        self.query_one(SocketTable).set_mark(socket_mark)
 
     @on(SourceFailed)
     def _show_failure(self, message: SourceFailed) -> None:
@@ -84,9 +145,65 @@ class HostScreen(Screen[None]):
     def _update_titles(self) -> None:
         for number, pane in enumerate(PANES, start=1):
             table = self.table(pane)
-            title = "Processes" if pane == "processes" else "Network"
-            table.border_title = f"{number} {title}"
+            table.border_title = f"{number} {TITLES[pane]}"
             table.border_subtitle = table.summary
+
+    def _finding(self, key: str | None) -> Finding | None:
+        return next((f for f in self.findings if f.key == key), None)
+
+    @on(FindingsTable.RowSelected, "#findings")
+    def _jump_to_evidence(self, message: LiveTable.RowSelected) -> None:
+        """Enter on a finding: go to its process or socket; a file finding opens its details."""
+        finding = self._finding(message.key)
+        if finding is not None and not self.jump_to(finding):
+            self.app.push_screen(FindingScreen(finding))
+
+    def jump_to(self, finding: Finding) -> bool:
+        snapshot = self.last_snapshot
+        if snapshot is None:
+            return False
+        ev = finding.evidence
+        process = next(
+            (
+                p
+                for p in snapshot.processes
+                if p.key == ev.process_key or (ev.process_key is None and p.pid == ev.pid)
+            ),
+            None,
+        )
+        if process is not None:
+            return self._show_row("processes", process.key)
+        socket = next(
+            (
+                s
+                for s in snapshot.sockets
+                if (
+                    ev.remote_addr is not None
+                    and (s.remote_addr, s.remote_port) == (ev.remote_addr, ev.remote_port)
+                )
+                or (ev.remote_addr is None and ev.port is not None and s.local_port == ev.port)
+            ),
+            None,
+        )
+        if socket is not None:
+            return self._show_row("network", socket.key)
+        return False
+
+    def _show_row(self, pane: str, key: str) -> bool:
+        table = self.table(pane)
+        if not table.move_cursor_to_key(key):
+            table.filter_text = ""  # the row is hidden by a filter: show everything
+            self._update_titles()
+            if not table.move_cursor_to_key(key):
+                return False
+        table.focus()
+        return True
+
+    def action_finding_details(self) -> None:
+        table = self.query_one(FindingsTable)
+        finding = table.cursor_row
+        if finding is not None:
+            self.app.push_screen(FindingScreen(finding))
 
     def action_focus_pane(self, pane: str) -> None:
         self.table(pane).focus()

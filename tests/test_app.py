@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static
 
+from domain.source import SourceError
 from screens.help import HelpScreen
 from screens.host import HostScreen
 from tests.fakes import FakeSource, process, snapshot
 from tui.app import SickbayApp
 from tui.config import Settings
 from widgets.filter_bar import FilterBar
+from widgets.findings_table import FindingsTable
 from widgets.metrics import MetricsPane
 from widgets.process_table import ProcessTable
 from widgets.socket_table import SocketTable
@@ -84,14 +86,16 @@ async def test_digits_jump_between_panes_and_z_zooms() -> None:
     app = SickbayApp(source, FAST)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, source)
-        await pilot.press("2")
+        await pilot.press("3")
         assert app.focused is app.screen.query_one(SocketTable)
         await pilot.press("z")
         assert app.screen.maximized is app.screen.query_one(SocketTable)
         await pilot.press("escape")
         assert app.screen.maximized is None
-        await pilot.press("1")
+        await pilot.press("2")
         assert app.focused is app.screen.query_one(ProcessTable)
+        await pilot.press("1")
+        assert app.focused is app.screen.query_one(FindingsTable)
 
 
 async def test_slash_filters_the_focused_table() -> None:
@@ -126,6 +130,7 @@ async def test_help_lists_every_key_with_its_id() -> None:
             "app.help",
             "app.command_palette",
             "host.filter",
+            "host.pane_findings",
             "host.pane_processes",
             "host.pane_network",
             "table.sort_invert",
@@ -170,8 +175,6 @@ async def test_q_quits() -> None:
 
 
 async def test_a_failing_source_is_shown_and_does_not_stop_the_app() -> None:
-    from domain.source import SourceError
-
     class Broken(FakeSource):
         async def sample(self):  # type: ignore[no-untyped-def]
             self.samples += 1

@@ -4,6 +4,7 @@ on a real pseudo-terminal. The app must neither crash nor emit them."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -43,8 +44,11 @@ def hostile_process() -> Iterator[tuple[int, str]]:
         "print('ready',flush=True)\n"
         "time.sleep(120)\n"
     )
-    args = [sys.executable, "-c", code, *(s.replace("\x00", "") for s in HOSTILE_STRINGS)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, start_new_session=True)
+    # argv[0] "py" keeps the command short, so the payloads are on screen, not cut off.
+    args = ["py", "-c", code, *(s.replace("\x00", "") for s in HOSTILE_STRINGS)]
+    proc = subprocess.Popen(
+        args, executable=sys.executable, stdout=subprocess.PIPE, start_new_session=True
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == b"ready"
@@ -119,10 +123,8 @@ def test_no_payload_reaches_a_real_terminal(hostile_process: tuple[int, str]) ->
         os.write(fd, b"q")
         output += _read_for(fd, 3.0)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
         os.waitpid(pid, 0)
         os.close(fd)
     assert marker.encode() in output, "the hostile process never reached the screen"

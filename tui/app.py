@@ -9,12 +9,14 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from domain.detect import Detector
 from domain.source import Source, SourceError
 from screens.help import HelpScreen, binding_rows
 from screens.host import HostScreen
 from screens.messages import SnapshotReady, SourceFailed
 from tui.commands import HostCommands
 from tui.config import Settings
+from tui.watch import HostWatch
 
 
 class SickbayApp(App[None]):
@@ -34,10 +36,13 @@ class SickbayApp(App[None]):
         Binding("ctrl+c", "help_quit", show=False, system=True),
     ]
 
-    def __init__(self, source: Source, settings: Settings | None = None) -> None:
+    def __init__(
+        self, source: Source, settings: Settings | None = None, detector: Detector | None = None
+    ) -> None:
         super().__init__()
         self.source = source
         self.settings = settings or Settings()
+        self.watch_ = HostWatch(source, detector)
         self.host_screen = HostScreen(source.name, self.settings.history_size)
 
     def on_mount(self) -> None:
@@ -50,22 +55,22 @@ class SickbayApp(App[None]):
             self.notify(warning, severity="warning", markup=False)
         self.push_screen(self.host_screen)
         self.run_worker(
-            self._collect(self.source),
+            self._collect(self.watch_),
             name=f"collect {self.source.name}",
             group=f"collect:{self.source.name}",
             exit_on_error=False,
         )
 
-    async def _collect(self, source: Source) -> None:
+    async def _collect(self, watch: HostWatch) -> None:
         interval = self.settings.interval
         while True:
             started = time.monotonic()
             try:
-                snapshot = await source.sample()
+                seen = await watch.step()
             except SourceError as exc:
-                self.host_screen.post_message(SourceFailed(source.name, str(exc)))
+                self.host_screen.post_message(SourceFailed(watch.source.name, str(exc)))
             else:
-                self.host_screen.post_message(SnapshotReady(snapshot))
+                self.host_screen.post_message(SnapshotReady(seen.snapshot, seen.findings))
             await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))
 
     async def on_unmount(self) -> None:

@@ -39,7 +39,7 @@ from typing import NoReturn, TextIO
 
 from domain.detect import DetectConfig, Detector, RulesError, load_rules_file
 from domain.facts import HostFacts
-from domain.findings import Finding, Severity, finding_to_json
+from domain.findings import Finding, Severity, evidence_summary, finding_to_json
 from domain.model import HostSnapshot
 from domain.sanitize import visible
 
@@ -241,29 +241,6 @@ def _gather(root: str, snapshot: HostSnapshot | None, detector: Detector, host: 
 def _print_json(findings: Sequence[Finding], out: TextIO) -> None:
     for f in findings:
         out.write(finding_to_json(f) + "\n")
-
-
-def evidence_summary(f: Finding) -> str:
-    """The evidence in one line, host text made visible."""
-    ev = f.evidence
-    parts: list[str] = []
-    if ev.pid is not None:
-        parts.append(f"pid {ev.pid}")
-    if ev.process:
-        parts.append(visible(ev.process))
-    if ev.exe and ev.exe != ev.process:
-        parts.append(visible(ev.exe))
-    if ev.user:
-        parts.append(f"user {visible(ev.user)}")
-    if ev.remote_addr:
-        parts.append(f"-> {visible(ev.remote_addr)}:{ev.remote_port}")
-    elif ev.port is not None:
-        parts.append(f"port {ev.port}")
-    if ev.path:
-        parts.append(visible(ev.path) + (f":{ev.line}" if ev.line is not None else ""))
-    if ev.text and not (ev.remote_addr or ev.port is not None):
-        parts.append(f"[{visible(ev.text)}]")
-    return "  ".join(parts)
 
 
 def _cut(text: str, width: int) -> str:

@@ -315,6 +315,10 @@ class LiveTable(ScrollView, Generic[T], can_focus=True):
             self._header_cache = None
         self.clear_render_cache()
 
+    def row_mark(self, row: T) -> str | None:
+        """The severity mark ``row`` is drawn with, if any."""
+        return None if self._mark is None else self._mark(row)
+
     def clear_render_cache(self) -> None:
         """Forget rendered rows, e.g. when a column's text depends on something other than the
         row (the clock, detection results)."""

@@ -63,7 +63,7 @@ def process_columns() -> list[Column[Process]]:
             lambda p: p.start_time,
             descending=True,
         ),
-        Column("exe", "EXE", exe_text, 19),
+        Column("exe", "EXE", exe_text, 16),
         Column("command", "COMMAND", command_text, 12, flex=True),
     ]
 

@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from domain.findings import Finding, Severity
 from domain.model import HostSnapshot
 from widgets.safe import host_text
 
@@ -20,12 +21,21 @@ def _uptime(seconds: float) -> str:
 class StatusBar(Static):
     """Host, its own claimed hostname (hostile text), source, sample cost and freshness."""
 
-    def show_snapshot(self, snapshot: HostSnapshot) -> None:
+    def show_snapshot(self, snapshot: HostSnapshot, findings: tuple[Finding, ...] = ()) -> None:
         text = Text.assemble(("sickbay ", "bold"), host_text(snapshot.host, "bold"))
         if snapshot.hostname and snapshot.hostname != snapshot.host:
             text.append(" (")
             text.append_text(host_text(snapshot.hostname))
             text.append(")")
+        # The most important thing first, so an 80-column terminal never cuts it off.
+        counts = [
+            f"{n} {level.label}"
+            for level in (Severity.CRITICAL, Severity.HIGH)
+            if (n := sum(1 for f in findings if f.severity == level))
+        ]
+        if counts:
+            text.append("  ")
+            text.append(" " + ", ".join(counts) + " ", style="bold reverse")
         text.append(f"  up {_uptime(snapshot.metrics.uptime_s)}")
         text.append(f"  {len(snapshot.processes)} procs  {len(snapshot.sockets)} sockets")
         if snapshot.collector_cpu_ms is not None:
