@@ -1001,8 +1001,17 @@ class _Gatherer:
         return out
 
     def walk_temp(
-        self, directory: str, depth: int, budget: List[int], out: List[Dict[str, Any]]
+        self,
+        directory: str,
+        depth: int,
+        budget: List[int],
+        out: List[Dict[str, Any]],
+        venv_bin: bool = False,
     ) -> None:
+        # A Python virtualenv (its root holds pyvenv.cfg) keeps its programs in bin/: CI runs and
+        # builds put them under /tmp. Such files are marked "venv" for the rules to weigh.
+        cfg = self.lstat(directory + "/pyvenv.cfg", report=False)
+        venv_root = cfg is not None and stat.S_ISREG(cfg.st_mode)
         for name in self.listdir(directory, limit=MAX_DIR_ENTRIES):
             if budget[0] <= 0:
                 if budget[0] == 0:
@@ -1018,7 +1027,8 @@ class _Gatherer:
                 continue
             if stat.S_ISDIR(lst.st_mode):
                 if depth < TEMP_MAX_DEPTH:
-                    self.walk_temp(path, depth + 1, budget, out)
+                    in_bin = venv_bin or (venv_root and name == "bin")
+                    self.walk_temp(path, depth + 1, budget, out, in_bin)
                 continue
             if not stat.S_ISREG(lst.st_mode):
                 continue
@@ -1033,7 +1043,7 @@ class _Gatherer:
                 meta = self.meta(path, lst)
                 meta["immutable"] = immutable
                 meta["append_only"] = append
-                out.append({"meta": meta, "elf": elf})
+                out.append({"meta": meta, "elf": elf, "venv": venv_bin})
 
     def setid_files(self) -> List[Dict[str, Any]]:
         """--sysroot only: set-id regular files anywhere in the image except pseudo filesystems

@@ -240,7 +240,9 @@ def agent(value: object) -> AgentInstall:
 
 def temp_file(value: object) -> TempFile:
     d = _dict(value)
-    return TempFile(meta=meta(d["meta"]), elf=_bool(d.get("elf", False)))
+    return TempFile(
+        meta=meta(d["meta"]), elf=_bool(d.get("elf", False)), venv=_bool(d.get("venv", False))
+    )
 
 
 def exe_probe(value: object) -> ExeProbe:

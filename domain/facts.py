@@ -228,6 +228,7 @@ class TempFile:
 
     meta: FileMeta
     elf: bool = False
+    venv: bool = False  # in the bin/ of a Python virtualenv (a directory holding pyvenv.cfg)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from backends import facts as gatherer
 from backends.facts import gather_facts
 from backends.facts_decode import decode_facts
+from domain.detect import Detector
 from domain.facts import HostFacts
+from domain.findings import Severity
 from tests.sysroots import (
     FAKE_HASH,
     KEY_ED25519,
@@ -421,3 +423,31 @@ def test_sysroot_build_is_repeatable(tmp_path: Path) -> None:
     finally:
         sysroot.cleanup()
     assert not (sysroot.root / "tmp/.ICE-unix/.x/sh").stat().st_mode & 0o4000
+
+
+def test_a_virtualenv_under_tmp_is_weighed_as_one(debian_root: Sysroot) -> None:
+    """A CI checkout under /tmp has .venv/bin full of ELF tools: medium, not the high of a
+    binary hidden in a dot-directory; without pyvenv.cfg the same layout stays high."""
+    root = debian_root.root
+    elf = Path(sys.executable).resolve().read_bytes()
+    venv = root / "tmp/ci/.venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "bin/ruff").write_bytes(elf)
+    (venv / "bin/ruff").chmod(0o755)
+    fake = root / "tmp/.x/bin"
+    fake.mkdir(parents=True)
+    (fake / "ruff").write_bytes(elf)
+    (fake / "ruff").chmod(0o755)
+
+    _, facts = gathered(root)
+    temp = {t.meta.path: t for t in facts.temp_files}
+    assert temp["/tmp/ci/.venv/bin/ruff"].venv is True
+    assert temp["/tmp/.x/bin/ruff"].venv is False
+    findings = {
+        f.evidence.path: f.severity
+        for f in Detector().evaluate(None, facts, host="t")
+        if f.rule_id == "FILE-TEMP-EXEC"
+    }
+    assert findings["/tmp/ci/.venv/bin/ruff"] == Severity.MEDIUM
+    assert findings["/tmp/.x/bin/ruff"] == Severity.HIGH

@@ -108,7 +108,8 @@ KNOWN_SETID: frozenset[str] = frozenset(
 def temp_executables(ctx: Context) -> Iterator[Finding]:
     """FILE-TEMP-EXEC: an ELF binary in /tmp, /var/tmp or /dev/shm: medium (builds, test runs
     and virtualenvs leave binaries there too); high inside a hidden directory (/tmp/.x/...);
-    critical when named like a miner. Executable scripts are only reported inside a hidden
+    critical when named like a miner. A Python virtualenv's bin/ does not count as hidden (CI
+    checkouts under /tmp have .venv/bin full of ELF tools). Executable scripts are only reported inside a hidden
     directory (medium) or under a miner's name: installers and virtualenvs are full of them."""
     if ctx.facts is None:
         return
@@ -120,7 +121,11 @@ def temp_executables(ctx: Context) -> Iterator[Finding]:
         if not (t.elf or meta.executable):
             continue
         name = basename(meta.path)
-        hidden = suspicious_hidden_dir(meta.path, ctx.indicators.tool_dirs) is not None
+        # A virtualenv's own bin/ (e.g. a CI checkout's /tmp/x/.venv/bin) is not a hiding
+        # place; a forged pyvenv.cfg only lowers such a binary to medium, never hides it.
+        hidden = (
+            not t.venv and suspicious_hidden_dir(meta.path, ctx.indicators.tool_dirs) is not None
+        )
         if name in ctx.indicators.miner_names:
             severity = C
         elif t.elf:
