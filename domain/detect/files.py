@@ -109,8 +109,9 @@ def temp_executables(ctx: Context) -> Iterator[Finding]:
     """FILE-TEMP-EXEC: an ELF binary in /tmp, /var/tmp or /dev/shm: medium (builds, test runs
     and virtualenvs leave binaries there too); high inside a hidden directory (/tmp/.x/...);
     critical when named like a miner. A Python virtualenv's bin/ does not count as hidden (CI
-    checkouts under /tmp have .venv/bin full of ELF tools). Executable scripts are only reported inside a hidden
-    directory (medium) or under a miner's name: installers and virtualenvs are full of them."""
+    checkouts under /tmp have .venv/bin full of ELF tools). Executable scripts are only reported
+    inside a hidden directory (medium) or under a miner's name: installers and virtualenvs are
+    full of them."""
     if ctx.facts is None:
         return
     rule = cat.BY_ID["FILE-TEMP-EXEC"]
