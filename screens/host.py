@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from domain.findings import Finding
-from domain.history import MetricHistory
+from domain.fleet import HostRecord
 from domain.model import HostSnapshot, Process, Socket
 from screens.finding import FindingScreen
 from screens.messages import SnapshotReady, SourceFailed
@@ -65,13 +65,19 @@ class HostScreen(Screen[None]):
         Binding("d", "finding_details", "Details", show=False, id="host.finding_details"),
         Binding("slash", "filter", "Filter", id="host.filter"),
         Binding("z", "zoom", "Zoom", id="host.zoom"),
-        Binding("escape", "unzoom", "Unzoom", show=False, id="host.unzoom"),
+        Binding("escape", "back", "Back", show=False, id="host.back"),
+        Binding(
+            "right_square_bracket", "switch_host(1)", "Next host", show=False, id="host.next_host"
+        ),
+        Binding(
+            "left_square_bracket", "switch_host(-1)", "Prev host", show=False, id="host.prev_host"
+        ),
     ]
 
-    def __init__(self, host: str, history_size: int = 150) -> None:
+    def __init__(self, records: dict[str, HostRecord], host: str) -> None:
         super().__init__()
+        self.records = records  # every watched host, kept up to date by the app
         self.host = host
-        self.history = MetricHistory(history_size)
         self.last_snapshot: HostSnapshot | None = None
         self.findings: tuple[Finding, ...] = ()
         self._marks: tuple[dict[object, str], dict[object, str]] = ({}, {})
@@ -90,6 +96,7 @@ class HostScreen(Screen[None]):
     def on_mount(self) -> None:
         self._update_titles()
         self.query_one(ProcessTable).focus()
+        self.show_record()
 
     def on_resize(self) -> None:
         # 80x24 bastion terminals: one-line sparklines so the tables keep their rows, and no
@@ -101,22 +108,52 @@ class HostScreen(Screen[None]):
         widget: LiveTable[object] = self.query_one(f"#{pane}", LiveTable)
         return widget
 
+    @property
+    def record(self) -> HostRecord:
+        return self.records[self.host]
+
     @on(SnapshotReady)
     def _show_snapshot(self, message: SnapshotReady) -> None:
-        snapshot = message.snapshot
-        if snapshot.host != self.host:
-            return
+        if message.snapshot.host == self.host:
+            self.show_record()
+
+    def show_record(self) -> None:
+        """Show the current host's record (its last snapshot, findings and history)."""
+        record = self.record
+        snapshot = record.snapshot
         self.last_snapshot = snapshot
-        self.findings = message.findings
-        self.history.add(snapshot.metrics)
+        self.findings = record.findings
         with self.app.batch_update():
-            self.query_one(StatusBar).show_snapshot(snapshot, message.findings)
-            self.query_one(MetricsPane).show(snapshot.metrics, self.history)
-            self._apply_marks(message.findings)
-            self.query_one(FindingsTable).set_rows(message.findings)
+            status = self.query_one(StatusBar)
+            if snapshot is None:
+                status.show_failure(record.name, f"{record.state}: {record.reason}")
+                for pane in PANES:
+                    self.table(pane).set_rows([])
+                self._update_titles()
+                return
+            status.show_snapshot(snapshot, record.findings)
+            if record.state != "live":
+                status.show_failure(record.name, f"{record.state}: {record.reason}")
+            self.query_one(MetricsPane).show(snapshot.metrics, record.history)
+            self._apply_marks(record.findings)
+            self.query_one(FindingsTable).set_rows(record.findings)
             self.query_one(ProcessTable).set_rows(snapshot.processes)
             self.query_one(SocketTable).set_rows(snapshot.sockets)
             self._update_titles()
+
+    def action_switch_host(self, step: int) -> None:
+        """Go to the next/previous host without going back to the fleet."""
+        names = list(self.records)
+        if len(names) < 2:
+            return
+        self.host = names[(names.index(self.host) + step) % len(names)]
+        self.show_record()
+
+    def action_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        elif len(self.app.screen_stack) > 2:  # opened from the fleet screen
+            self.dismiss()
 
     def _apply_marks(self, findings: tuple[Finding, ...]) -> None:
         marks = row_marks(findings)
@@ -140,7 +177,7 @@ class HostScreen(Screen[None]):
     @on(SourceFailed)
     def _show_failure(self, message: SourceFailed) -> None:
         if message.host == self.host:
-            self.query_one(StatusBar).show_failure(message.host, message.reason)
+            self.show_record()
 
     def _update_titles(self) -> None:
         for number, pane in enumerate(PANES, start=1):
@@ -238,7 +275,3 @@ class HostScreen(Screen[None]):
             self.minimize()
         elif isinstance(self.focused, LiveTable):
             self.maximize(self.focused, container=False)
-
-    def action_unzoom(self) -> None:
-        if self.maximized is not None:
-            self.minimize()

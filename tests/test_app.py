@@ -57,7 +57,10 @@ async def test_figures_and_status_follow_samples() -> None:
         await started(pilot, source)
         screen = app.screen
         assert isinstance(screen, HostScreen)
-        assert screen.history.values("cpu") == [50.0, 60.0]  # steps 1 and 2; step 0 has no rate
+        assert screen.record.history.values("cpu") == [
+            50.0,
+            60.0,
+        ]  # steps 1 and 2; step 0 has no rate
         status = str(screen.query_one("#status", Static).render())
         assert "fake-host" in status and "5 procs" in status and "3 sockets" in status
 
@@ -188,5 +191,5 @@ async def test_a_failing_source_is_shown_and_does_not_stop_the_app() -> None:
         await source.delivered.wait()
         await pilot.pause()
         status = str(app.screen.query_one("#status", Static).render())
-        assert "cannot sample: permission denied" in status
+        assert "cannot sample: unreachable: permission denied reading /proc" in status
         assert app.is_running

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from domain.detect import Detector
+from domain.fleet import HostRecord
+from domain.history import MetricHistory
 from domain.source import Source, SourceError
+from screens.fleet import FleetScreen
 from screens.help import HelpScreen, binding_rows
 from screens.host import HostScreen
 from screens.messages import SnapshotReady, SourceFailed
@@ -20,8 +25,9 @@ from tui.watch import HostWatch
 
 
 class SickbayApp(App[None]):
-    """One host screen per source; one long-lived collect/post/sleep worker per source, so a
-    slow sample is never cancelled by the next tick and a slow host never delays another."""
+    """One long-lived collect/post/sleep worker per source, so a slow sample is never cancelled by
+    the next tick and a slow host never delays another. One source opens its host screen; several
+    open the fleet screen, from which Enter opens a host."""
 
     CSS_PATH = "app.tcss"
     TITLE = "sickbay"
@@ -37,13 +43,27 @@ class SickbayApp(App[None]):
     ]
 
     def __init__(
-        self, source: Source, settings: Settings | None = None, detector: Detector | None = None
+        self,
+        sources: Source | Sequence[Source],
+        settings: Settings | None = None,
+        detector: Callable[[], Detector] = Detector,
     ) -> None:
         super().__init__()
-        self.source = source
         self.settings = settings or Settings()
-        self.watch_ = HostWatch(source, detector)
-        self.host_screen = HostScreen(source.name, self.settings.history_size)
+        self.sources = [sources] if isinstance(sources, Source) else list(sources)
+        if not self.sources:
+            raise ValueError("nothing to watch")
+        names = [source.name for source in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two targets have the same name: {names}")
+        self.records = {
+            name: HostRecord(name, MetricHistory(self.settings.history_size)) for name in names
+        }
+        self.watches = [HostWatch(source, detector()) for source in self.sources]
+
+    @property
+    def fleet(self) -> bool:
+        return len(self.sources) > 1
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
@@ -53,28 +73,53 @@ class SickbayApp(App[None]):
         self.set_keymap(self.settings.keymap)
         for warning in self.settings.warnings:
             self.notify(warning, severity="warning", markup=False)
-        self.push_screen(self.host_screen)
-        self.run_worker(
-            self._collect(self.watch_),
-            name=f"collect {self.source.name}",
-            group=f"collect:{self.source.name}",
-            exit_on_error=False,
-        )
+        if self.fleet:
+            self.push_screen(FleetScreen())
+            self.set_interval(1.0, self._refresh_fleet)
+        else:
+            self.push_screen(HostScreen(self.records, self.sources[0].name))
+        for watch in self.watches:
+            self.run_worker(
+                self._collect(watch),
+                name=f"collect {watch.source.name}",
+                group=f"collect:{watch.source.name}",
+                exit_on_error=False,
+            )
 
     async def _collect(self, watch: HostWatch) -> None:
+        """One host's loop: a slow or dead host only ever delays itself."""
         interval = self.settings.interval
+        name = watch.source.name
+        record = self.records[name]
         while True:
             started = time.monotonic()
             try:
                 seen = await watch.step()
             except SourceError as exc:
-                self.host_screen.post_message(SourceFailed(watch.source.name, str(exc)))
+                record.failed(exc)
+                message: SnapshotReady | SourceFailed = SourceFailed(name, record.reason)
             else:
-                self.host_screen.post_message(SnapshotReady(seen.snapshot, seen.findings))
+                record.observed(seen.snapshot, seen.findings)
+                message = SnapshotReady(seen.snapshot, seen.findings)
+            screen = self.screen
+            if isinstance(screen, HostScreen) and screen.host == name:
+                screen.post_message(message)
             await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))
 
+    def _refresh_fleet(self) -> None:
+        """Once a second, whatever the number of hosts (ages move even when nothing reports)."""
+        screen = self.screen
+        if isinstance(screen, FleetScreen):
+            now = time.monotonic()
+            screen.show_rows([record.row(now) for record in self.records.values()])
+
+    @on(FleetScreen.OpenHost)
+    def _open_host(self, message: FleetScreen.OpenHost) -> None:
+        if message.name in self.records:
+            self.push_screen(HostScreen(self.records, message.name))
+
     async def on_unmount(self) -> None:
-        await self.source.close()
+        await asyncio.gather(*(source.close() for source in self.sources), return_exceptions=True)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -1,0 +1,73 @@
+"""The fleet screen: every watched host, its state and what was found on it."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from domain.fleet import FleetRow
+from widgets.filter_bar import FilterBar
+from widgets.fleet_table import FleetTable
+from widgets.live_table import LiveTable
+
+
+class FleetScreen(Screen[None]):
+    """Enter opens a host; the app feeds rows with :meth:`show_rows`."""
+
+    BINDINGS = [Binding("slash", "filter", "Filter", id="fleet.filter")]
+
+    class OpenHost(Message):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    def compose(self) -> ComposeResult:
+        yield Static("sickbay fleet", id="status")
+        yield FleetTable(id="fleet")
+        yield FilterBar(id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(FleetTable)
+        table.border_title = "Hosts"
+        table.focus()
+
+    def show_rows(self, rows: list[FleetRow]) -> None:
+        table = self.query_one(FleetTable)
+        table.set_rows(rows)
+        table.border_subtitle = table.summary
+        live = sum(1 for r in rows if r.state == "live")
+        critical = sum(r.critical for r in rows)
+        self.query_one("#status", Static).update(
+            f"sickbay fleet  {len(rows)} hosts  {live} live  {critical} critical findings"
+        )
+
+    @on(LiveTable.RowSelected, "#fleet")
+    def _open(self, message: LiveTable.RowSelected) -> None:
+        if message.key is not None:
+            self.post_message(self.OpenHost(message.key))
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.value = self.query_one(FleetTable).filter_text
+        bar.add_class("visible")
+        bar.focus()
+
+    @on(FilterBar.FilterChanged)
+    def _filter_changed(self, message: FilterBar.FilterChanged) -> None:
+        table = self.query_one(FleetTable)
+        table.filter_text = message.text
+        table.border_subtitle = table.summary
+
+    @on(FilterBar.FilterDone)
+    def _filter_done(self, message: FilterBar.FilterDone) -> None:
+        table = self.query_one(FleetTable)
+        table.filter_text = message.text
+        table.border_subtitle = table.summary
+        if not message.text:
+            self.query_one(FilterBar).remove_class("visible")
+        table.focus()
