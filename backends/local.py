@@ -91,3 +91,17 @@ class LocalSource(ThreadedSource):
 def local_source(name: str | None = None) -> LocalSource:
     """The source for this machine."""
     return LocalSource(name)
+
+
+async def sample_with_rates(rate_window: float, name: str | None = None) -> HostSnapshot:
+    """One snapshot of this machine for headless commands. Rates and %CPU need two samples, so
+    with ``rate_window`` > 0 a second is taken that many seconds after the first."""
+    source = local_source(name)
+    try:
+        snapshot = await source.sample()
+        if rate_window > 0:
+            await asyncio.sleep(rate_window)
+            snapshot = await source.sample()
+    finally:
+        await source.close()
+    return snapshot

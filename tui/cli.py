@@ -72,18 +72,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _snapshot_json(rate_window: float, indent: int | None) -> str:
-    from backends.local import local_source
+    from backends.local import sample_with_rates
     from domain.serialize import snapshot_to_json
 
-    source = local_source()
-    try:
-        snapshot = await source.sample()
-        if rate_window > 0:
-            await asyncio.sleep(rate_window)
-            snapshot = await source.sample()
-    finally:
-        await source.close()
-    return snapshot_to_json(snapshot, indent=indent)
+    return snapshot_to_json(await sample_with_rates(rate_window), indent=indent)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

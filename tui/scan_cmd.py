@@ -172,7 +172,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         facts = _gather(root, None, detector, f"sysroot:{root}")
     else:
         try:
-            snapshot = asyncio.run(_sample_local(args.rate_window))
+            from backends.local import sample_with_rates  # noqa: PLC0415 - keep --version fast
+
+            snapshot = asyncio.run(sample_with_rates(args.rate_window))
         except Exception as exc:  # the source could not read this machine at all
             print(f"sickbay scan: cannot read this machine: {exc}", file=sys.stderr)
             return EXIT_UNAVAILABLE
@@ -205,20 +207,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def exit_status(findings: Sequence[Finding]) -> int:
     """0 for nothing or info, else the highest severity's value (low 1 ... critical 4)."""
     return int(max((f.severity for f in findings), default=Severity.INFO))
-
-
-async def _sample_local(rate_window: float) -> HostSnapshot:
-    from backends.local import local_source  # noqa: PLC0415 - keep `sickbay --version` fast
-
-    source = local_source()
-    try:
-        snapshot = await source.sample()
-        if rate_window > 0:
-            await asyncio.sleep(rate_window)
-            snapshot = await source.sample()
-    finally:
-        await source.close()
-    return snapshot
 
 
 def _gather(root: str, snapshot: HostSnapshot | None, detector: Detector, host: str) -> HostFacts:

@@ -10,22 +10,12 @@ from domain.facts import FileMeta
 from domain.findings import Evidence, Finding, Severity
 
 from . import catalog as cat
+from . import indicators as ioc
 from .commands import in_home, in_temp, suspicious_hidden_dir
 from .context import Check, Context, basename
 
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
-_STANDARD_SETID_DIRS = (
-    "/usr/bin/",
-    "/usr/sbin/",
-    "/bin/",
-    "/sbin/",
-    "/usr/lib/",
-    "/usr/lib64/",
-    "/usr/libexec/",
-    "/lib/",
-    "/lib64/",
-)
 # Set-id programs distributions ship.
 KNOWN_SETID: frozenset[str] = frozenset(
     {
@@ -148,7 +138,7 @@ def _setid_severity(meta: FileMeta, ctx: Context) -> Severity | None:
     path = meta.path
     if in_temp(path):
         return C
-    if path.startswith(_STANDARD_SETID_DIRS):
+    if path.startswith(ioc.PACKAGE_EXE_DIRS):
         if suspicious_hidden_dir(path, ctx.indicators.tool_dirs):
             return H
         return None if basename(path) in KNOWN_SETID else L

@@ -262,7 +262,8 @@ SYSTEM_DAEMONS: frozenset[str] = frozenset(
         "firewalld",
     }
 )
-SYSTEM_EXE_DIRS: tuple[str, ...] = (
+# Where the distribution's packages put programs (and their set-id helpers).
+PACKAGE_EXE_DIRS: tuple[str, ...] = (
     "/usr/bin/",
     "/usr/sbin/",
     "/bin/",
@@ -272,6 +273,9 @@ SYSTEM_EXE_DIRS: tuple[str, ...] = (
     "/usr/libexec/",
     "/lib/",
     "/lib64/",
+)
+SYSTEM_EXE_DIRS: tuple[str, ...] = (
+    *PACKAGE_EXE_DIRS,
     "/usr/local/bin/",
     "/usr/local/sbin/",
     "/usr/local/lib/",
