@@ -415,9 +415,24 @@ class CommandScanner:
             for pid, group, sev, what, attack, rx in patterns
         ]
         self._wallet = [p for p in self._patterns if p[0] == "wallet"]
+        self._cache: dict[tuple[str, frozenset[str] | None], tuple[Marker, ...]] = {}
+
+    _CACHE_SIZE = 16384
 
     def scan(self, text: str, groups: frozenset[str] | None = None) -> list[Marker]:
-        """Every marker in ``text`` (one per pattern), most severe first."""
+        """Every marker in ``text`` (one per pattern), most severe first. Results are remembered
+        per text: command lines and persistence lines repeat from one sample to the next, so
+        steady-state detection scans only what is new."""
+        key = (text, groups)
+        cache = self._cache
+        cached = cache.get(key)
+        if cached is None:
+            if len(cache) >= self._CACHE_SIZE:
+                cache.clear()  # bounded: a host churning through unique commands starts over
+            cached = cache[key] = tuple(self._scan(text, groups))
+        return list(cached)
+
+    def _scan(self, text: str, groups: frozenset[str] | None) -> list[Marker]:
         if not text:
             return []
         patterns = self._patterns
