@@ -45,6 +45,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 SCHEMA = "sickbay.collector/1"
@@ -52,6 +53,11 @@ PF_KTHREAD = 0x00200000
 FULL_EVERY = 30
 MAX_ERRORS = 50
 CMDLINE_MAX = 65536
+ENVIRON_MAX = 65536  # read once per process, only LD_PRELOAD is kept (environments hold secrets)
+PRELOAD_MAX = 512
+PROBE_MAX = 2000  # pids probed per sample for the hidden-process check (a rotating slice)
+PROBE_ALL_MAX = 100000  # a whole-range probe, when threads are missing, goes this far at most
+PROBE_ALL_EVERY = 5  # samples between two whole-range probes
 KEEP_OPEN_MAX = 4096  # /proc/PID/stat files kept open (each holds ~5 KiB of kernel memory)
 _GONE = (errno.ENOENT, errno.ESRCH)  # the process exited while we looked
 _DENIED = (errno.EACCES, errno.EPERM)
@@ -99,6 +105,40 @@ def _reason(exc: BaseException) -> str:
 
 
 # --- parsers: they raise ValueError / IndexError on garbage --------------------------------------
+
+
+def parse_loadavg(data: bytes) -> Tuple[float, float, float, int, int]:
+    """load1, load5, load15, the number of threads on the system, the last pid handed out."""
+    f = data.split()
+    return float(f[0]), float(f[1]), float(f[2]), int(f[3].split(b"/")[1]), int(f[4])
+
+
+def preload_of(environ: bytes) -> str:
+    """The value of LD_PRELOAD in a NUL-separated environment, "" when it is not set."""
+    for entry in environ.split(b"\0"):
+        if entry.startswith(b"LD_PRELOAD="):
+            return _text(entry[11 : 11 + PRELOAD_MAX])
+    return ""
+
+
+def status_field(status: bytes, name: bytes) -> Optional[bytes]:
+    for line in status.split(b"\n"):
+        if line.startswith(name + b":"):
+            return line[len(name) + 1 :].strip()
+    return None
+
+
+def proc_mounts(mountinfo: bytes, proc: bytes) -> List[str]:
+    """Mount points that cover a /proc/PID directory: a way to hide a process from readdir."""
+    found = []
+    prefix = proc + b"/"
+    for line in mountinfo.split(b"\n"):
+        fields = line.split(b" ")
+        if len(fields) > 4 and fields[4].startswith(prefix):
+            rest = fields[4][len(prefix) :].split(b"/")[0]
+            if rest.isdigit():
+                found.append(_text(fields[4]))
+    return found
 
 
 def parse_proc_stat(data: bytes) -> Tuple[Optional[List[int]], int, Optional[int]]:
@@ -264,6 +304,8 @@ class Collector:
         self.prev = {}  # type: Dict[str, Any]  # the previous sample's counters, for rates
         self.addr_cache = {}  # type: Dict[Any, str]
         self.errors, self.dropped = [], 0  # type: List[Dict[str, str]], int
+        self.suspects = {}  # type: Dict[int, Row]  # pids that answered but were not listed
+        self.probed_all = -PROBE_ALL_EVERY  # the sample of the last whole-range probe
 
     def error(self, what: str, reason: str) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -279,6 +321,8 @@ class Collector:
         metrics = self.host_metrics()
         self.users_changed = self.read_users()
         processes = self.processes()
+        hidden = self.hidden_processes()
+        mounts = self.parse("self/mountinfo", proc_mounts, self.proc)
         sockets = self.sockets({p["pid"]: p["name"] for p in processes})
         hostname = self.parse("sys/kernel/hostname", lambda data: _text(data.strip()))
         if self.dropped:
@@ -286,7 +330,8 @@ class Collector:
         self.n, self.prev["t"] = self.n + 1, now
         return {"schema": SCHEMA, "hostname": hostname or "", "taken_at": time.time(),
                 "cpu_ms": (_thread_time() - cpu0) * 1000.0, "metrics": metrics,
-                "processes": processes, "sockets": sockets, "errors": self.errors}  # fmt: skip
+                "processes": processes, "sockets": sockets, "errors": self.errors,
+                "hidden": hidden, "proc_mounts": mounts or []}  # fmt: skip
 
     def read_file(self, name: bytes) -> Optional[bytes]:
         path = os.path.join(self.proc, name)
@@ -323,8 +368,10 @@ class Collector:
                 m["cpu_steal"] = 100.0 * d[7] / total
         # btime is kept from the first sample: process start times (their keys) must not jitter
         prev.setdefault("btime", time.time() - time.monotonic() if boot is None else boot)
-        load = self.parse("loadavg", lambda data: [float(x) for x in data.split()[:3]])
-        m["load1"], m["load5"], m["load15"] = load if load and len(load) == 3 else (None,) * 3
+        load = self.parse("loadavg", parse_loadavg)
+        m["load1"], m["load5"], m["load15"] = load[:3] if load else (None,) * 3
+        if load:  # all threads, and the last pid handed out: for the hidden-process check
+            prev["threads_total"], prev["last_pid"] = load[3], load[4]
         mem = self.parse("meminfo", parse_meminfo) or {}
         m["mem_total"], m["mem_available"] = mem.get(b"MemTotal"), mem.get(b"MemAvailable")
         m["swap_total"], m["swap_free"] = mem.get(b"SwapTotal"), mem.get(b"SwapFree")
@@ -431,6 +478,48 @@ class Collector:
                 self.error("{} of {} processes".format(what, count), "permission denied")
         return [p.out for p in procs.values()]
 
+    def hidden_processes(self) -> List[Row]:
+        """Processes that exist but are missing from the /proc listing (a rootkit filtering
+        readdir). Each sample probes a rotating slice of the pid space (at most PROBE_MAX pids,
+        up to the last pid the kernel handed out) plus the parents of listed processes; a pid
+        that answers, is a thread group leader (not a thread) and is not listed is a suspect, and
+        it is reported only when the next sample's second look, with a fresh listing, still
+        finds it hidden (a process born between the listing and the probe is not). When the
+        kernel's thread count exceeds what the listing holds, the whole range is probed."""
+        procs, prefix = self.procs, self.proc + b"/"
+        last = max(self.prev.get("last_pid", 0), max(procs) if procs else 0)
+        size = min(PROBE_MAX, last // FULL_EVERY + 1)
+        slices = last // size + 1
+        first = (self.n % slices) * size + 1
+        # The kernel counts every thread (loadavg); more than the listed processes hold means
+        # something is missing: probe the whole range then (bounded, and not every sample).
+        listed = sum(p.out.get("threads", 1) for p in procs.values())
+        missing = self.prev.get("threads_total", 0) > listed
+        if missing and self.n - self.probed_all >= PROBE_ALL_EVERY:
+            first, size, self.probed_all = 1, min(last, PROBE_ALL_MAX), self.n
+        probe = set(range(first, first + size)) | set(self.suspects)
+        probe.update(p.out.get("ppid", 0) for p in procs.values())
+        found, confirmed = {}, []  # type: Dict[int, Row], List[Row]
+        for pid in probe:
+            if pid <= 0 or pid in procs:
+                continue
+            base = prefix + str(pid).encode()
+            try:
+                os.stat(base)  # cheap, and what hiding readdir does not stop
+                status = _read(base + b"/status", 4096)
+            except OSError:
+                continue
+            if status_field(status, b"Tgid") != str(pid).encode():
+                continue  # a thread: /proc/TID answers but is never listed
+            ppid = status_field(status, b"PPid") or b"0"
+            row = {"pid": pid, "name": _text(status_field(status, b"Name") or b""),
+                   "ppid": int(ppid) if ppid.isdigit() else 0}  # fmt: skip
+            found[pid] = row
+            if pid in self.suspects:
+                confirmed.append(row)
+        self.suspects = found
+        return sorted(confirmed, key=lambda row: row["pid"])
+
     def read_stat(self, pid: int, base: bytes) -> bytes:
         """/proc/PID/stat. Up to keep_open files stay open: reading one again from offset 0 costs
         a third of opening it. A kept file whose process is gone fails with ESRCH, even if its
@@ -503,7 +592,7 @@ class Collector:
         start = p.static.get("start_time", self.prev["btime"] + p.start / self.clk_tck)
         s = p.static = {"pid": pid, "name": _text(p.comm or b""), "kernel_thread": kthread,
                         "start_time": start, "uid": None, "exe": "", "cwd": "", "cmdline": [],
-                        "exe_deleted": False, "exe_memfd": False}  # fmt: skip
+                        "exe_deleted": False, "exe_memfd": False, "ld_preload": ""}  # fmt: skip
         p.denied = ()
         try:  # /proc/PID (dr-xr-xr-x) belongs to the euid, dumpable or not; status costs more
             s["uid"] = os.stat(base).st_uid
@@ -524,6 +613,11 @@ class Collector:
         if s["exe"].endswith(" (deleted)"):
             s["exe"], s["exe_deleted"] = s["exe"][:-10], True
         s["exe_memfd"] = s["exe"].startswith("/memfd:")
+        try:  # the environment it started with; of it, only LD_PRELOAD is kept
+            s["ld_preload"] = preload_of(_read(base + b"/environ", ENVIRON_MAX))
+        except OSError as exc:
+            if exc.errno not in _GONE and exc.errno not in _DENIED:
+                self.error("pid {} environ".format(pid), _reason(exc))
         try:
             raw = _read(base + b"/cmdline", CMDLINE_MAX)
             # NUL never ends a multi-byte sequence: decoding, then splitting, is the same
@@ -626,6 +720,130 @@ class Collector:
         return rows
 
 
+# --- agent: one long-lived collector answering requests, sending only what changed -------------
+
+AGENT_MAGIC = b"SICKBAY-AGENT/1\n"  # written first: anything before it is the login's noise
+AGENT_FRAME = struct.Struct(">I")  # each response: its length, then a chunk of one zlib stream
+SOCKET_KEY = ("proto", "local_addr", "local_port", "remote_addr", "remote_port", "inode")
+
+
+def _changes(old: Dict[Any, Row], new: Dict[Any, Row], key: Callable[[Row], List[Any]]) -> Row:
+    """What turns the rows ``old`` into ``new``: {"+": new rows, "~": [key..., {changed fields}],
+    "-": [key...]}, empty parts left out."""
+    added, changed = [], []  # type: List[Row], List[Any]
+    for k, row in new.items():
+        before = old.get(k)
+        if before is None:
+            added.append(row)
+        elif before is not row and before != row:
+            diff = {f: v for f, v in row.items() if f not in before or before[f] != v}
+            gone = [f for f in before if f not in row]
+            if gone:
+                diff["-"] = gone
+            changed.append(key(row) + [diff])
+    removed = [key(old[k]) for k in old if k not in new]
+    out = {}  # type: Row
+    for name, part in (("+", added), ("~", changed), ("-", removed)):
+        if part:
+            out[name] = part
+    return out
+
+
+def _process_key(row: Row) -> List[Any]:
+    return [row.get("pid"), row.get("start_time")]
+
+
+def _socket_key(row: Row) -> List[Any]:
+    return [row.get(f) for f in SOCKET_KEY]
+
+
+class Agent:
+    """Answers sample requests with deltas. Request: one JSON line {"op": "sample", "base": N}
+    where N is the seq of the last response the client applied (null: none). Response: a JSON
+    object with "seq"; if "full" is true it holds the whole sample ("metrics", "processes",
+    "sockets" as in Collector.sample), else only changes against response ``base``: "m" the
+    changed metrics, "m-" the names of vanished ones, "p" and "s" the process and socket
+    changes (see _changes; processes keyed by [pid, start_time], sockets by SOCKET_KEY).
+    taken_at and cpu_ms are always sent; schema, hostname and errors (whole) only when they
+    changed. A failure is {"error": reason} and resets the delta state."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.seq = 0  # seq of the last response (0: none sent)
+        self.procs = {}  # type: Dict[Any, Row]
+        self.socks = {}  # type: Dict[Any, Row]
+        self.metrics = {}  # type: Row
+        self.last = {}  # type: Row  # the previous sample
+
+    def respond(self, request: Any) -> Row:
+        if not isinstance(request, dict) or request.get("op") != "sample":
+            return {"error": "unknown request"}
+        try:
+            sample = self.collector.sample()
+        except Exception as exc:  # a bug must not end the agent: say so, start afresh
+            self.seq, self.procs, self.socks = 0, {}, {}
+            return {"error": "sample failed: {}".format(_reason(exc))}
+        procs = {tuple(_process_key(p)): p for p in sample["processes"]}
+        socks = {tuple(_socket_key(s)): s for s in sample["sockets"]}
+        metrics = sample["metrics"]
+        full = not self.seq or request.get("base") != self.seq
+        out = {"seq": self.seq + 1, "full": full}  # type: Row
+        for name in ("schema", "hostname", "taken_at", "cpu_ms", "errors", "hidden", "proc_mounts"):
+            if full or name in ("taken_at", "cpu_ms") or sample.get(name) != self.last.get(name):
+                out[name] = sample.get(name)
+        self.last = sample
+        if full:
+            out["metrics"] = metrics
+            out["processes"], out["sockets"] = sample["processes"], sample["sockets"]
+        else:
+            out["base"] = self.seq
+            m = {k: v for k, v in metrics.items() if k not in self.metrics or self.metrics[k] != v}
+            gone = [k for k in self.metrics if k not in metrics]
+            if gone:
+                out["m-"] = gone
+            for name, part in (("m", m), ("p", _changes(self.procs, procs, _process_key)),
+                               ("s", _changes(self.socks, socks, _socket_key))):  # fmt: skip
+                if part:
+                    out[name] = part
+        self.seq, self.procs, self.socks, self.metrics = self.seq + 1, procs, socks, metrics
+        return out
+
+
+def serve(collector: Collector, stdin: Any, stdout: Any) -> int:
+    """The agent loop: a JSON request line in, a frame out, until EOF on ``stdin``."""
+    agent, z = Agent(collector), zlib.compressobj(6)
+    stdout.write(AGENT_MAGIC)
+    stdout.flush()
+    while True:
+        line = stdin.readline(65536)
+        if not line:
+            return 0
+        try:
+            request = json.loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            request = None
+        data = json.dumps(agent.respond(request), separators=(",", ":")).encode()
+        chunk = z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+        stdout.write(AGENT_FRAME.pack(len(chunk)) + chunk)
+        stdout.flush()
+
+
+def agent_main() -> int:
+    """Serve on the real stdin/stdout. fd 1 becomes a copy of stderr first, so nothing but the
+    frames (no stray print, no warning) can ever reach the client."""
+    sys.stdout.flush()  # what was printed before goes before the magic, where it is skipped
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    collector = Collector()
+    try:
+        return serve(collector, sys.stdin.buffer, out)
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+    finally:
+        collector.close()
+
+
 # --- command line -------------------------------------------------------------------------------
 
 
@@ -648,12 +866,14 @@ def bench(k: int, sleep_ms: int) -> Row:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--agent"]:
+        return agent_main()
     if args == ["--once"]:
         out = Collector().sample()
     elif len(args) == 3 and args[0] == "--bench" and args[1].isdigit() and args[2].isdigit():
         out = bench(max(1, int(args[1])), int(args[2]))
     else:
-        sys.stderr.write("usage: collector.py --once | --bench K SLEEP_MS\n")
+        sys.stderr.write("usage: collector.py --once | --agent | --bench K SLEEP_MS\n")
         return 2
     sys.stdout.write(json.dumps(out) + "\n")
     return 0

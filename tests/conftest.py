@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ("tests.detect_fixtures",)
+pytest_plugins = ("tests.detect_fixtures", "tests.sshd")
 
 # Payloads an attacker can put in a process name, command line, user name or file on the host.
 HOSTILE_STRINGS = (

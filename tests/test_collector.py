@@ -495,6 +495,11 @@ def fake_host(tmp_path: Path) -> dict[str, Any]:
     fake_process(proc, 104, GOOD_STAT.format(pid=104, comm="nonnum", utime="x", start=1, rss=1))
     fake_process(proc, 105, "")
     (proc / "self").mkdir()
+    # One mount hides pid 4242 from listings (a bind mount over its /proc entry), one is normal.
+    write(proc / "self/mountinfo",
+          f"22 1 0:5 / /proc rw - proc proc rw\n"
+          f"99 22 8:1 /empty {proc}/4242 rw - ext4 /dev/sda1 rw\n"
+          f"100 22 0:6 / {proc}/sys/fs/binfmt_misc rw - binfmt_misc x rw\n")  # fmt: skip
     (proc / "notapid").mkdir()
     (sys_root / "block").mkdir(parents=True)
     (sys_root / "block" / "vda").symlink_to("../devices/pci0000:00/0000:00:05.0/virtio2/block/vda")
@@ -541,6 +546,7 @@ def test_fake_tree_with_garbage_is_parsed_and_reported(fake_host: dict[str, Any]
                      "net/tcp: 2 bad lines", "net/tcp6: 1 bad lines"):  # fmt: skip
         assert expected in whats, whats
     assert "self" not in whats and "notapid" not in whats
+    assert sample["proc_mounts"] == [f"{fake_host['proc_root']}/4242"]
 
 
 def test_fake_tree_rates_use_whole_disks_only(fake_host: dict[str, Any]) -> None:
