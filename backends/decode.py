@@ -16,7 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
-from domain.model import CollectionError, HostMetrics, HostSnapshot, Process, Socket
+from domain.model import (
+    CollectionError,
+    HiddenProcess,
+    HostMetrics,
+    HostSnapshot,
+    Process,
+    Socket,
+)
 from domain.source import SourceError
 
 MAX_REPORTED = 20  # bad entries reported one by one; beyond that they are only counted
@@ -67,8 +74,11 @@ _PROCESS: dict[str, Callable[[object], Any]] = {
     "pid": _int, "ppid": _int, "name": _str, "state": _str, "uid": _optional(_int),
     "user": _str, "cpu_percent": _optional(_float), "rss": _int, "start_time": _float,
     "exe": _str, "exe_deleted": _bool, "exe_memfd": _bool, "cmdline": _strs, "cwd": _str,
-    "kernel_thread": _bool, "threads": _int, "tty_nr": _int,
+    "kernel_thread": _bool, "threads": _int, "tty_nr": _int, "ld_preload": _str,
 }  # fmt: skip
+# Fields a collector may leave out (older collectors, the psutil fallback), with their default.
+_DEFAULTS: dict[str, object] = {"ld_preload": ""}
+_HIDDEN: dict[str, Callable[[object], Any]] = {"pid": _int, "name": _str, "ppid": _int}
 _PROTOCOLS = ("tcp", "tcp6", "udp", "udp6")
 _SOCKET_KEY = ("proto", "local_addr", "local_port", "remote_addr", "remote_port", "inode")
 _SOCKET: dict[str, Callable[[object], Any]] = {
@@ -90,6 +100,9 @@ def _fields(entry: object, spec: Mapping[str, Callable[[object], Any]]) -> dict[
     out = {}
     for name, check in spec.items():
         if name not in entry:
+            if name in _DEFAULTS:
+                out[name] = _DEFAULTS[name]
+                continue
             raise BadField(f"{name}: missing")
         try:
             out[name] = check(entry[name])
@@ -129,6 +142,17 @@ class Decoder:
         self._processes, processes = _decode(entries, self._processes, _PROCESS_KIND, report)
         entries = _list(data.get("sockets"), "sockets", report)
         self._sockets, sockets = _decode(entries, self._sockets, _SOCKET_KIND, report)
+        hidden = []
+        for entry in _list(data.get("hidden", []), "hidden", report):
+            try:
+                hidden.append(HiddenProcess(**_fields(entry, _HIDDEN)))
+            except BadField as exc:
+                report("hidden entry", str(exc))
+        mounts = tuple(
+            m
+            for m in _list(data.get("proc_mounts", []), "proc_mounts", report)
+            if isinstance(m, str)
+        )
         errors += bad
         if dropped:
             errors.append(CollectionError("decoder", f"{dropped} more bad entries"))
@@ -143,6 +167,8 @@ class Decoder:
             sockets=sockets,
             errors=tuple(errors),
             collector_cpu_ms=_or(_float, cpu_ms, None),
+            hidden_processes=tuple(hidden),
+            proc_mounts=mounts,
         )
 
     @staticmethod

@@ -68,6 +68,7 @@ class Process:
     kernel_thread: bool
     threads: int
     tty_nr: int  # 0 when the process has no controlling terminal
+    ld_preload: str = ""  # LD_PRELOAD in the environment it started with ("" when unset)
 
     @property
     def key(self) -> str:
@@ -109,6 +110,16 @@ class Socket:
 
 
 @dataclass(frozen=True, slots=True)
+class HiddenProcess:
+    """A process that exists (its /proc/PID answers and it leads its thread group) but is
+    missing from the /proc listing, confirmed by a second look in the next sample."""
+
+    pid: int
+    name: str  # from its status file: attacker-controlled
+    ppid: int
+
+
+@dataclass(frozen=True, slots=True)
 class CollectionError:
     """Something the source could not read. Parsers report these instead of crashing."""
 
@@ -129,6 +140,8 @@ class HostSnapshot:
     sockets: tuple[Socket, ...]
     errors: tuple[CollectionError, ...] = ()
     collector_cpu_ms: float | None = None  # what taking this sample cost the target
+    hidden_processes: tuple[HiddenProcess, ...] = ()  # the rootkit cross-check (see above)
+    proc_mounts: tuple[str, ...] = ()  # mount points covering a /proc/PID directory
     # Filled by later stages (SSH host facts, detection); empty until then.
     users: tuple[object, ...] = field(default=())
     persistence: tuple[object, ...] = field(default=())

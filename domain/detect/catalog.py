@@ -440,6 +440,30 @@ RULES: tuple[RuleInfo, ...] = (
         ("T1105",),
         ("collect", "quarantine", "scan"),
     ),
+    RuleInfo(
+        "ROOTKIT-HIDDEN-PROCESS",
+        "rootkit",
+        "Process hidden from the process list",
+        C,
+        ("T1014", "T1564"),
+        ("collect", "freeze", "isolate", "snapshot"),
+    ),
+    RuleInfo(
+        "ROOTKIT-PROC-MOUNT",
+        "rootkit",
+        "Something is mounted over a process's /proc directory",
+        C,
+        ("T1014", "T1564"),
+        ("collect", "isolate", "snapshot"),
+    ),
+    RuleInfo(
+        "PROC-PRELOAD-ENV",
+        "processes",
+        "Process started with LD_PRELOAD",
+        M,
+        ("T1574.006",),
+        ("collect", "freeze", "kill"),
+    ),
 )
 
 BY_ID: dict[str, RuleInfo] = {r.id: r for r in RULES}

@@ -12,7 +12,17 @@ from domain.facts import HostFacts
 from domain.findings import Finding
 from domain.model import HostSnapshot
 
-from . import accounts, custom, files, network, persistence, processes, resources, tampering
+from . import (
+    accounts,
+    custom,
+    files,
+    network,
+    persistence,
+    processes,
+    resources,
+    rootkit,
+    tampering,
+)
 from .commands import CommandScanner
 from .config import DetectConfig
 from .context import Check, Context, HostState, Sample
@@ -25,6 +35,7 @@ CHECKS: tuple[Check, ...] = (
     *accounts.CHECKS,
     *tampering.CHECKS,
     *files.CHECKS,
+    *rootkit.CHECKS,
     *custom.CHECKS,
 )
 
