@@ -17,6 +17,7 @@ from domain.model import HostSnapshot
 from domain.source import SourceError
 
 CONNECTING = "connecting"
+HOST_KEY_UNKNOWN = "host key unknown"
 LIVE = "live"
 STALE = "stale"
 UNREACHABLE = "unreachable"
@@ -61,12 +62,14 @@ class HostRecord:
     findings: tuple[Finding, ...] = ()
     last_ok: float | None = None  # monotonic time of the last good sample
     failures: int = 0
+    fingerprint: str | None = None  # of an unknown host key waiting for the operator
     _row: FleetRow | None = field(default=None, repr=False)
 
     def observed(self, snapshot: HostSnapshot, findings: tuple[Finding, ...]) -> None:
         self.snapshot, self.findings = snapshot, findings
         self.history.add(snapshot.metrics)
         self.state, self.reason = LIVE, "live"
+        self.fingerprint = None
         self.last_ok = time.monotonic()
         self.failures = 0
         self._row = None
@@ -77,6 +80,10 @@ class HostRecord:
         if self.snapshot is not None and state in (UNREACHABLE, LIVE, STALE):
             state = STALE
         self.state, self.reason = state, reason
+        fingerprint = getattr(error, "fingerprint", None)
+        self.fingerprint = (
+            fingerprint if state == HOST_KEY_UNKNOWN and isinstance(fingerprint, str) else None
+        )
         self.failures += 1
         self._row = None
 

@@ -44,3 +44,17 @@ class FactsSource(Protocol):
     ) -> HostFacts:
         """Read the host facts; ``probe_paths`` and ``exe_probes`` come from the detector."""
         ...
+
+
+@runtime_checkable
+class HostKeyTrust(Protocol):
+    """A source that can be told to trust an unknown host key, by an explicit operator decision
+    about the exact fingerprint it showed (SSH). A changed key can never be accepted."""
+
+    def accept_host_key(self, fingerprint: str, *, record: bool = True) -> None:
+        """Trust the pending key with this fingerprint; ``record``: add it to known_hosts."""
+        ...
+
+    def retry_now(self) -> None:
+        """Forget any backoff: the next sample connects."""
+        ...

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from domain.fleet import FleetRow
+from screens.messages import HostKeyDecision
 from widgets.filter_bar import FilterBar
 from widgets.fleet_table import FleetTable
 from widgets.live_table import LiveTable
@@ -18,7 +19,10 @@ from widgets.live_table import LiveTable
 class FleetScreen(Screen[None]):
     """Enter opens a host; the app feeds rows with :meth:`show_rows`."""
 
-    BINDINGS = [Binding("slash", "filter", "Filter", id="fleet.filter")]
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="fleet.filter"),
+        Binding("a", "accept_key", "Accept key", id="fleet.accept_host_key"),
+    ]
 
     class OpenHost(Message):
         def __init__(self, name: str) -> None:
@@ -50,6 +54,11 @@ class FleetScreen(Screen[None]):
     def _open(self, message: LiveTable.RowSelected) -> None:
         if message.key is not None:
             self.post_message(self.OpenHost(message.key))
+
+    def action_accept_key(self) -> None:
+        key = self.query_one(FleetTable).cursor_key
+        if key is not None:
+            self.post_message(HostKeyDecision(key))
 
     def action_filter(self) -> None:
         bar = self.query_one(FilterBar)

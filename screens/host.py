@@ -13,7 +13,7 @@ from domain.findings import Finding
 from domain.fleet import HostRecord
 from domain.model import HostSnapshot, Process, Socket
 from screens.finding import FindingScreen
-from screens.messages import SnapshotReady, SourceFailed
+from screens.messages import HostKeyDecision, SnapshotReady, SourceFailed
 from widgets.filter_bar import FilterBar
 from widgets.findings_table import FindingsTable, severity_mark
 from widgets.live_table import LiveTable
@@ -63,6 +63,7 @@ class HostScreen(Screen[None]):
         Binding("2", "focus_pane('processes')", "Procs", id="host.pane_processes"),
         Binding("3", "focus_pane('network')", "Net", id="host.pane_network"),
         Binding("d", "finding_details", "Details", show=False, id="host.finding_details"),
+        Binding("a", "accept_key", "Accept key", show=False, id="host.accept_host_key"),
         Binding("slash", "filter", "Filter", id="host.filter"),
         Binding("z", "zoom", "Zoom", id="host.zoom"),
         Binding("escape", "back", "Back", show=False, id="host.back"),
@@ -235,6 +236,9 @@ class HostScreen(Screen[None]):
                 return False
         table.focus()
         return True
+
+    def action_accept_key(self) -> None:
+        self.post_message(HostKeyDecision(self.host))
 
     def action_finding_details(self) -> None:
         table = self.query_one(FindingsTable)

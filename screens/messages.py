@@ -28,3 +28,12 @@ class SourceFailed(Message):
         super().__init__()
         self.host = host
         self.reason = reason
+
+
+class HostKeyDecision(Message):
+    """The operator asked to decide about the unknown host key of ``host`` (the app shows the
+    fingerprint and asks; screens never touch sources)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host

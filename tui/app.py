@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -14,14 +15,16 @@ from textual.binding import Binding, BindingType
 from domain.detect import Detector
 from domain.fleet import HostRecord
 from domain.history import MetricHistory
-from domain.source import Source, SourceError
+from domain.source import HostKeyTrust, Source, SourceError
+from screens.confirm import ConfirmScreen
 from screens.fleet import FleetScreen
 from screens.help import HelpScreen, binding_rows
 from screens.host import HostScreen
-from screens.messages import SnapshotReady, SourceFailed
+from screens.messages import HostKeyDecision, SnapshotReady, SourceFailed
 from tui.commands import HostCommands
 from tui.config import Settings
 from tui.watch import HostWatch
+from widgets.safe import host_text
 
 
 class SickbayApp(App[None]):
@@ -117,6 +120,39 @@ class SickbayApp(App[None]):
     def _open_host(self, message: FleetScreen.OpenHost) -> None:
         if message.name in self.records:
             self.push_screen(HostScreen(self.records, message.name))
+
+    @on(HostKeyDecision)
+    def _decide_host_key(self, message: HostKeyDecision) -> None:
+        """Show the unknown key's fingerprint; trust it only on an explicit yes."""
+        record = self.records.get(message.host)
+        source = next((s for s in self.sources if s.name == message.host), None)
+        fingerprint = None if record is None else record.fingerprint
+        if fingerprint is None or not isinstance(source, HostKeyTrust):
+            self.notify("no unknown host key is waiting for a decision here", markup=False)
+            return
+        body = Text()
+        body.append("Host       ")
+        body.append_text(host_text(message.host, "bold"))
+        body.append(f"\nKey        {fingerprint}\n\n", style="bold")
+        body.append(
+            "This host's key is not in your known_hosts. Compare the fingerprint with one you "
+            "got another way (the cloud console's VNC: ssh-keygen -lf "
+            "/etc/ssh/ssh_host_ed25519_key.pub). If they match, trusting it records it in "
+            "known_hosts and connects. If you are not sure, cancel."
+        )
+
+        def decided(trust: bool | None) -> None:
+            if not trust:
+                return
+            try:
+                source.accept_host_key(fingerprint)
+            except ValueError as exc:  # the pending key changed meanwhile
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            source.retry_now()
+            self.notify(f"trusted {fingerprint}; recorded in known_hosts", markup=False)
+
+        self.push_screen(ConfirmScreen("Trust this host key?", body, "Trust and connect"), decided)
 
     async def on_unmount(self) -> None:
         await asyncio.gather(*(source.close() for source in self.sources), return_exceptions=True)

@@ -1,15 +1,27 @@
-"""The `sickbay` command line."""
+"""The `sickbay` command line.
+
+    sickbay [OPTIONS] [TARGET...]        the console: this machine, or SSH targets
+    sickbay snapshot [TARGET] [...]      one snapshot as JSON
+    sickbay scan [...]                   the detection rules once (see `sickbay scan --help`)
+
+A TARGET is ``[user@]host[:port]``, a ``[[hosts]]`` name from the config, or ``@group`` (every
+configured host tagged with the group)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Sequence
 
+from domain.source import Source, SourceError
 from tui import __version__
 from tui.config import MIN_INTERVAL, ConfigError, Settings, load_settings
 from tui.scan_cmd import add_scan_parser, cmd_scan
+
+COMMANDS = ("snapshot", "scan")
+_VALUE_OPTIONS = {"--config", "--interval", "-p", "--port", "-J", "--jump"}
 
 
 def _interval(text: str) -> float:
@@ -22,28 +34,57 @@ def _interval(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sickbay",
-        description=(
-            "A terminal console for responding to a compromised Linux server. "
-            "With no command, opens the live console on this machine."
-        ),
-    )
-    parser.add_argument("--version", action="version", version=f"sickbay {__version__}")
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}")
+    return int(text)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", help="configuration file (TOML)")
     parser.add_argument(
         "--interval", type=_interval, metavar="SECONDS", help="seconds between samples (default 2)"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def _ssh_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-p", "--port", type=_port, help="SSH port for targets that give none")
+    parser.add_argument("-J", "--jump", metavar="[USER@]HOST[:PORT]", help="jump host (bastion)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The console's parser; `sickbay --help` also lists the commands."""
+    parser = argparse.ArgumentParser(
+        prog="sickbay",
+        description=(
+            "A terminal console for responding to a compromised Linux server. With no target, "
+            "watches this machine; with targets, watches them over SSH (nothing is installed "
+            "on them). Commands: snapshot (one snapshot as JSON), scan (detection rules once)."
+        ),
+        epilog="TARGET: [user@]host[:port], a [[hosts]] name from the config, or @group.",
+    )
+    parser.add_argument("--version", action="version", version=f"sickbay {__version__}")
+    _common(parser)
+    _ssh_options(parser)
+    parser.add_argument("targets", nargs="*", metavar="TARGET", help="hosts to watch over SSH")
+    return parser
+
+
+def build_command_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sickbay")
+    _common(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     snapshot = commands.add_parser(
         "snapshot",
-        help="print one snapshot of this machine and exit",
+        help="print one snapshot of a host and exit",
         description=(
-            "Take a snapshot of this machine (metrics, processes, sockets) and print it. Two "
-            "samples are taken --rate-window seconds apart so rates and %%CPU are filled in."
+            "Take a snapshot of this machine, or of TARGET over SSH (metrics, processes, "
+            "sockets) and print it. Two samples are taken --rate-window seconds apart so rates "
+            "and %%CPU are filled in."
         ),
     )
+    snapshot.add_argument("target", nargs="?", metavar="TARGET", help="a host over SSH")
+    _ssh_options(snapshot)
     snapshot.add_argument("--format", choices=["json"], default="json")
     snapshot.add_argument("--indent", type=int, default=None, help="pretty-print JSON")
     snapshot.add_argument(
@@ -57,29 +98,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_word(argv: Sequence[str]) -> str | None:
+    """The first argument that is neither an option nor an option's value."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     if args.interval is not None:
-        settings = Settings(
-            interval=args.interval,
-            theme=settings.theme,
-            history_minutes=settings.history_minutes,
-            keymap=settings.keymap,
-            path=settings.path,
-            warnings=settings.warnings,
-        )
+        settings = dataclasses.replace(settings, interval=args.interval)
     return settings
 
 
-async def _snapshot_json(rate_window: float, indent: int | None) -> str:
+def _sources(
+    settings: Settings, targets: Sequence[str], port: int | None, jump: str | None
+) -> list[Source]:
+    from tui.targets import Resolver
+
+    return Resolver(settings.hosts).sources(targets, port, jump)
+
+
+async def _snapshot_json(settings: Settings, args: argparse.Namespace) -> str:
     from backends.local import sample_with_rates
     from domain.serialize import snapshot_to_json
 
-    return snapshot_to_json(await sample_with_rates(rate_window), indent=indent)
+    if args.target is None:
+        return snapshot_to_json(await sample_with_rates(args.rate_window), indent=args.indent)
+    (source,) = _sources(settings, [args.target], args.port, args.jump)
+    try:
+        snapshot = await source.sample()
+        if args.rate_window > 0:
+            await asyncio.sleep(args.rate_window)
+            snapshot = await source.sample()
+    finally:
+        await source.close()
+    return snapshot_to_json(snapshot, indent=args.indent)
 
 
-def cmd_snapshot(args: argparse.Namespace) -> int:
-    output = asyncio.run(_snapshot_json(args.rate_window, args.indent))
+def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> int:
+    from tui.targets import TargetError
+
+    try:
+        output = asyncio.run(_snapshot_json(settings, args))
+    except (SourceError, TargetError) as exc:
+        print(f"sickbay snapshot: {exc}", file=sys.stderr)
+        return 1
     try:
         sys.stdout.write(output + "\n")
         sys.stdout.flush()
@@ -88,27 +159,40 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_console(settings: Settings) -> int:
+def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     from backends.local import local_source
     from tui.app import SickbayApp
+    from tui.targets import TargetError
 
-    SickbayApp(local_source(), settings).run()
+    try:
+        sources = (
+            _sources(settings, args.targets, args.port, args.jump)
+            if args.targets
+            else [local_source()]
+        )
+    except TargetError as exc:
+        print(f"sickbay: {exc}", file=sys.stderr)
+        return 2
+    SickbayApp(sources, settings).run()
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "scan":  # headless; exit status by severity (see `sickbay scan --help`)
-        return cmd_scan(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _first_word(argv) in COMMANDS:
+        args = build_command_parser().parse_args(argv)
+        if args.command == "scan":  # headless; exit status by severity (see `scan --help`)
+            return cmd_scan(args)
+    else:
+        args = build_parser().parse_args(argv)
     try:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"sickbay: {exc}", file=sys.stderr)
         return 2
-    if args.command == "snapshot":
-        return cmd_snapshot(args)
-    return cmd_console(settings)
+    if getattr(args, "command", None) == "snapshot":
+        return cmd_snapshot(settings, args)
+    return cmd_console(settings, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

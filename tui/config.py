@@ -14,6 +14,17 @@ Example::
     [keymap]                  # remap keys by binding id (see `?` in the app)
     "app.quit" = "ctrl+q"
     "host.filter" = "f"
+
+    [[hosts]]                 # named SSH targets: `sickbay web1`, `sickbay @prod`
+    name = "web1"
+    address = "10.0.0.5"
+    user = "ops"
+    port = 22
+    jump = "bastion"          # another [[hosts]] name, or user@host:port
+    tags = ["prod", "web"]
+    provider = "aliyun"       # the cloud instance behind it (for the cloud console)
+    region = "cn-hangzhou"
+    instance_id = "i-bp1..."
 """
 
 from __future__ import annotations
@@ -41,11 +52,28 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class HostEntry:
+    """A ``[[hosts]]`` entry: a named SSH target, with tags for ``sickbay @group``, and the
+    cloud instance behind it for the cloud console (provider, region, instance id)."""
+
+    name: str
+    address: str
+    user: str | None = None
+    port: int | None = None
+    jump: str | None = None  # another host's name, or user@host[:port]
+    tags: tuple[str, ...] = ()
+    provider: str | None = None
+    region: str | None = None
+    instance_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     interval: float = 2.0
     theme: str = "textual-dark"
     history_minutes: float = 5.0
     keymap: dict[str, str] = field(default_factory=dict)
+    hosts: tuple[HostEntry, ...] = ()
     path: Path | None = None  # where these settings came from (None: built-in defaults)
     warnings: tuple[str, ...] = ()
 
@@ -68,7 +96,7 @@ def _number(data: dict[str, Any], key: str, default: float, where: Path) -> floa
 
 def parse_settings(data: dict[str, Any], where: Path) -> Settings:
     """Validate the decoded TOML document."""
-    known = {"interval", "theme", "history_minutes", "keymap"}
+    known = {"interval", "theme", "history_minutes", "keymap", "hosts"}
     warnings = tuple(
         f"{where}: unknown setting '{key}' ignored" for key in data if key not in known
     )
@@ -91,9 +119,57 @@ def parse_settings(data: dict[str, Any], where: Path) -> Settings:
         theme=theme,
         history_minutes=history,
         keymap=dict(keymap),
+        hosts=_hosts(data.get("hosts", []), where),
         path=where,
         warnings=warnings,
     )
+
+
+_HOST_FIELDS = {
+    "name": str, "address": str, "user": str, "port": int, "jump": str, "tags": list,
+    "provider": str, "region": str, "instance_id": str,
+}  # fmt: skip
+
+
+def _hosts(value: object, where: Path) -> tuple[HostEntry, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: 'hosts' must be a list of [[hosts]] tables")
+    entries: list[HostEntry] = []
+    for number, item in enumerate(value, start=1):
+        here = f"{where}: [[hosts]] #{number}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{here}: not a table")
+        for key, wanted in _HOST_FIELDS.items():
+            if key in item and (not isinstance(item[key], wanted) or isinstance(item[key], bool)):
+                raise ConfigError(f"{here}: '{key}' must be a {wanted.__name__}")
+        unknown = sorted(set(item) - set(_HOST_FIELDS))
+        if unknown:
+            raise ConfigError(f"{here}: unknown field(s) {', '.join(unknown)}")
+        if "name" not in item or "address" not in item:
+            raise ConfigError(f"{here}: 'name' and 'address' are required")
+        tags = item.get("tags", [])
+        if not all(isinstance(t, str) for t in tags):
+            raise ConfigError(f"{here}: 'tags' must be a list of strings")
+        port = item.get("port")
+        if port is not None and not 0 < port < 65536:
+            raise ConfigError(f"{here}: 'port' must be 1-65535")
+        entries.append(
+            HostEntry(
+                name=item["name"],
+                address=item["address"],
+                user=item.get("user"),
+                port=port,
+                jump=item.get("jump"),
+                tags=tuple(tags),
+                provider=item.get("provider"),
+                region=item.get("region"),
+                instance_id=item.get("instance_id"),
+            )
+        )
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: two [[hosts]] have the same name")
+    return tuple(entries)
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
