@@ -109,7 +109,9 @@ def test_rules_file_allowlist_changes_status(
     [
         (["--format", "xml"], EXIT_USAGE),
         (["--bogus"], EXIT_USAGE),
-        (["host1.example"], EXIT_USAGE),
+        (["@no-such-group"], EXIT_USAGE),  # resolved before any connection is tried
+        (["web1", "--sysroot", "/"], EXIT_USAGE),
+        (["root@host:notaport"], EXIT_USAGE),
         (["--rate-window", "-1"], EXIT_USAGE),
         (["--sysroot", "/nonexistent/dir"], EXIT_NOINPUT),
         (["--help"], 0),

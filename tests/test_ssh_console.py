@@ -14,6 +14,7 @@ from textual.widgets import Button
 from backends.ssh import SshSource, SshTarget
 from screens.confirm import ConfirmScreen
 from screens.host import HostScreen
+from tests.planted import FakePool, Planted, deleted_binary, kworker_impostor, miner
 from tests.sshd import Sshd
 from tui.app import SickbayApp
 from tui.config import HostEntry, Settings
@@ -102,13 +103,8 @@ async def test_unknown_host_key_is_trusted_only_by_an_explicit_decision(
 
 def test_snapshot_of_a_target_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
     """`sickbay snapshot user@host:port` as a user runs it, with their ~/.ssh (a temp HOME)."""
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    shutil.copy(sshd.client_key_path, home / ".ssh/id_ed25519")
-    (home / ".ssh/id_ed25519").chmod(0o600)
-    shutil.copy(sshd.known_hosts, home / ".ssh/known_hosts")
-    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    env = _user_home(sshd, tmp_path)
+    home = Path(env["HOME"])
     result = subprocess.run(
         [sys.executable, "-m", "tui", "snapshot", f"{sshd.user}@{sshd.host}:{sshd.port}",
          "--rate-window", "0.3"],
@@ -127,3 +123,54 @@ def test_snapshot_of_a_target_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
     )  # fmt: skip
     assert refused.returncode == 1
     assert "not in known_hosts" in refused.stderr and "SHA256:" in refused.stderr
+
+
+def _user_home(sshd: Sshd, tmp_path: Path) -> dict[str, str]:
+    """An environment whose ~/.ssh has the fixture's client key and host key, nothing else."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(sshd.client_key_path, home / ".ssh/id_ed25519")
+    (home / ".ssh/id_ed25519").chmod(0o600)
+    shutil.copy(sshd.known_hosts, home / ".ssh/known_hosts")
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    return env
+
+
+def test_scan_over_ssh_finds_planted_artifacts(
+    sshd: Sshd, tmp_path: Path, planted: Planted, fake_pool: FakePool
+) -> None:
+    """Detection through the SSH collector: a deleted binary run from /dev/shm, a kernel-thread
+    impostor and a stratum miner, planted for real, found by `sickbay scan user@host:port`."""
+    dropped = deleted_binary(planted, "kdevtmpfsi")
+    impostor = kworker_impostor(planted)
+    mining = miner(planted, fake_pool)
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "scan", f"{sshd.user}@{sshd.host}:{sshd.port}",
+         "--format", "json", "--rate-window", "0.3"],
+        cwd=REPO, env=_user_home(sshd, tmp_path), capture_output=True, text=True, timeout=180,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr  # critical
+    findings = [json.loads(line) for line in result.stdout.splitlines()]
+    by_pid: dict[int, set[str]] = {}
+    for f in findings:
+        assert f["host"] == f"{sshd.user}@{sshd.host}:{sshd.port}"
+        if f["evidence"].get("pid") is not None:
+            by_pid.setdefault(f["evidence"]["pid"], set()).add(f["rule_id"])
+    assert {"PROC-MINER-NAME", "PROC-EXE-DELETED"} <= by_pid[dropped.pid]
+    assert "PROC-KTHREAD-IMPOSTOR" in by_pid[impostor.pid]
+    assert "PROC-MINER-CMDLINE" in by_pid[mining.pid]
+
+
+def test_scan_reports_an_unreachable_target_and_goes_on(sshd: Sshd, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tui", "scan", "nobody@127.0.0.1:1",
+         f"{sshd.user}@{sshd.host}:{sshd.port}", "--format", "json", "--rate-window", "0"],
+        cwd=REPO, env=_user_home(sshd, tmp_path), capture_output=True, text=True, timeout=180,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 69, result.stderr
+    assert "nobody@127.0.0.1:1" in result.stderr
+    hosts = {json.loads(line)["host"] for line in result.stdout.splitlines()}
+    assert hosts <= {f"{sshd.user}@{sshd.host}:{sshd.port}"}

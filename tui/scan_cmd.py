@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from domain.detect import DetectConfig, Detector, RulesError, load_rules_file
 from domain.facts import HostFacts
@@ -68,8 +68,10 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "targets",
         nargs="*",
         metavar="TARGET",
-        help="remote hosts (not supported yet: they come with the SSH source)",
+        help="hosts to scan over SSH: [user@]host[:port], a [[hosts]] name, or @group",
     )
+    parser.add_argument("-p", "--port", type=int, help="SSH port for targets that give none")
+    parser.add_argument("-J", "--jump", metavar="[USER@]HOST[:PORT]", help="jump host (bastion)")
     parser.add_argument(
         "--format", choices=["table", "json"], default="table", help="output format"
     )
@@ -141,11 +143,8 @@ def run_scan(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    if args.targets:
-        print(
-            "sickbay scan: remote targets are not supported yet (they come with the SSH source)",
-            file=sys.stderr,
-        )
+    if args.targets and args.sysroot is not None:
+        print("sickbay scan: give targets or --sysroot, not both", file=sys.stderr)
         return EXIT_USAGE
     if args.rate_window < 0 or args.rate_window > 60:
         print("sickbay scan: --rate-window must be between 0 and 60 seconds", file=sys.stderr)
@@ -168,17 +167,63 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_NOINPUT
-        snapshot = None
-        facts = _gather(root, None, detector, f"sysroot:{root}")
-    else:
-        try:
-            from backends.local import sample_with_rates  # noqa: PLC0415 - keep --version fast
+        return _report(args, detector, None, _gather(root, None, detector, f"sysroot:{root}"))
+    if args.targets:
+        return _scan_targets(args, detector)
+    try:
+        from backends.local import sample_with_rates  # noqa: PLC0415 - keep --version fast
 
-            snapshot = asyncio.run(sample_with_rates(args.rate_window))
-        except Exception as exc:  # the source could not read this machine at all
-            print(f"sickbay scan: cannot read this machine: {exc}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
-        facts = _gather("/", snapshot, detector, snapshot.host)
+        snapshot = asyncio.run(sample_with_rates(args.rate_window))
+    except Exception as exc:  # the source could not read this machine at all
+        print(f"sickbay scan: cannot read this machine: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return _report(args, detector, snapshot, _gather("/", snapshot, detector, snapshot.host))
+
+
+def _scan_targets(args: argparse.Namespace, detector: Detector) -> int:
+    """Every target over SSH, concurrently. A target that cannot be read is reported and makes
+    the exit status 69; the others' findings are printed all the same."""
+    from domain.source import SourceError  # noqa: PLC0415
+    from tui.config import ConfigError, load_settings  # noqa: PLC0415
+    from tui.targets import Resolver, TargetError  # noqa: PLC0415
+
+    try:
+        hosts = load_settings(getattr(args, "config", None)).hosts
+        sources = Resolver(hosts).sources(args.targets, args.port, args.jump)
+    except (ConfigError, TargetError) as exc:
+        print(f"sickbay scan: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def one(source: Any) -> tuple[HostSnapshot, HostFacts] | str:
+        try:
+            snapshot = await source.sample()
+            if args.rate_window > 0:
+                await asyncio.sleep(args.rate_window)
+                snapshot = await source.sample()
+            request = detector.facts_request(snapshot)
+            facts = await source.facts(request.probe_paths, request.exe_probes)
+            return snapshot, facts
+        except SourceError as exc:
+            return str(exc)
+        finally:
+            await source.close()
+
+    async def everyone() -> list[tuple[HostSnapshot, HostFacts] | str]:
+        return list(await asyncio.gather(*(one(s) for s in sources)))
+
+    status = 0
+    for source, result in zip(sources, asyncio.run(everyone()), strict=True):
+        if isinstance(result, str):
+            print(f"sickbay scan: {visible(source.name)}: {visible(result)}", file=sys.stderr)
+            status = EXIT_UNAVAILABLE
+        else:
+            status = max(status, _report(args, detector, *result))
+    return status
+
+
+def _report(
+    args: argparse.Namespace, detector: Detector, snapshot: HostSnapshot | None, facts: HostFacts
+) -> int:
     findings = detector.evaluate(snapshot, facts, now=time.time(), host=facts.host)
     minimum = Severity.parse(args.min_severity)
     shown = [f for f in findings if f.severity >= minimum]
