@@ -70,3 +70,36 @@ def test_unknown_settings_warn_but_load(tmp_path: Path) -> None:
 def test_history_size_follows_interval() -> None:
     assert Settings(interval=2.0, history_minutes=5).history_size == 150
     assert Settings(interval=60.0, history_minutes=1).history_size == 10  # never fewer than 10
+
+
+def test_hosts_entries(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[hosts]]\nname = "web1"\naddress = "10.0.0.5"\nuser = "ops"\nport = 2222\n'
+        'jump = "bastion"\ntags = ["prod"]\nprovider = "aliyun"\nregion = "cn-hangzhou"\n'
+        'instance_id = "i-1"\n\n[[hosts]]\nname = "bastion"\naddress = "203.0.113.1"\n'
+    )
+    web1, bastion = load_settings(path).hosts
+    assert (web1.name, web1.address, web1.user, web1.port, web1.jump) == (
+        "web1", "10.0.0.5", "ops", 2222, "bastion",
+    )  # fmt: skip
+    assert web1.tags == ("prod",) and web1.instance_id == "i-1"
+    assert bastion.user is None and bastion.tags == ()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[[hosts]]\nname = "a"\n', "required"),
+        ('[[hosts]]\nname = "a"\naddress = "x"\nport = "22"\n', "'port' must be a int"),
+        ('[[hosts]]\nname = "a"\naddress = "x"\nport = 70000\n', "1-65535"),
+        ('[[hosts]]\nname = "a"\naddress = "x"\nshell = "y"\n', "unknown field"),
+        ('[[hosts]]\nname = "a"\naddress = "x"\n[[hosts]]\nname = "a"\naddress = "y"\n', "same"),
+        ('hosts = "web1"\n', "list"),
+    ],
+)
+def test_bad_hosts_are_explained(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)
