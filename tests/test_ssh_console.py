@@ -174,3 +174,45 @@ def test_scan_reports_an_unreachable_target_and_goes_on(sshd: Sshd, tmp_path: Pa
     assert "nobody@127.0.0.1:1" in result.stderr
     hosts = {json.loads(line)["host"] for line in result.stdout.splitlines()}
     assert hosts <= {f"{sshd.user}@{sshd.host}:{sshd.port}"}
+
+
+def _tree(roots: tuple[Path, ...], shallow: Path, exclude: Path) -> dict[str, float]:
+    """Every file and directory (two levels deep; one under ``shallow``) with its mtime."""
+    seen: dict[str, float] = {}
+    for root in roots:
+        deeper = [] if root == shallow else list(root.glob("*/*"))
+        for path in [root, *root.glob("*"), *deeper]:
+            if exclude in path.parents or path == exclude:
+                continue
+            try:
+                seen[str(path)] = path.lstat().st_mtime
+            except OSError:
+                continue
+    return seen
+
+
+async def test_a_session_writes_nothing_on_the_target(sshd: Sshd, tmp_path: Path) -> None:
+    """The collector and the facts gatherer run from memory: after connecting, sampling and
+    reading host facts, the places a dropper would use and the files in the login's home are
+    unchanged. (sshd runs every command through the user's shell, whose own startup files may
+    write deeper in the home, e.g. a pyenv rehash; that is the host's doing, not sickbay's.)"""
+    home = Path(os.path.expanduser("~"))
+    roots = tuple(p for p in (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), home) if p.is_dir())
+    pytest_tmp = tmp_path.parents[1]  # this test run's own temporary files
+    before = _tree(roots, home, pytest_tmp)
+    source = SshSource(
+        SshTarget(
+            sshd.host, sshd.port, sshd.user, client_keys=(sshd.client_key_path,),
+            use_agent=False, known_hosts=(sshd.known_hosts,),
+        ),
+    )  # fmt: skip
+    try:
+        await source.sample()
+        await source.sample()
+        await source.facts((), ())
+    finally:
+        await source.close()
+    after = _tree(roots, home, pytest_tmp)
+    assert sorted(set(after) - set(before)) == []
+    changed = [p for p in before if p in after and after[p] != before[p]]
+    assert changed == []
