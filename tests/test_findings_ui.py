@@ -6,6 +6,7 @@ import pytest
 from textual.widgets import Static
 
 from backends.local import local_source
+from domain.detect import Detector
 from domain.findings import Severity
 from screens.finding import FindingScreen
 from screens.host import HostScreen
@@ -122,3 +123,20 @@ async def test_three_panes_fit(size: tuple[int, int]) -> None:
         for widget in app.screen.query("FindingsTable, ProcessTable, SocketTable"):
             assert widget.region.height >= 4
             assert widget.region.bottom <= size[1]
+
+
+async def test_background_hosts_run_the_rules_every_nth_sample() -> None:
+    class Counting(Detector):
+        calls = 0
+
+        def evaluate(self, *args: object, **kw: object):  # type: ignore[no-untyped-def, override]
+            Counting.calls += 1
+            return super().evaluate(*args, **kw)  # type: ignore[arg-type]
+
+    watch = HostWatch(FakeSource(), Counting())
+    results = [await watch.step(detect_every=3) for _ in range(7)]
+    assert Counting.calls == 3  # samples 1, 4 and 7
+    assert all(r.findings == results[0].findings for r in results[:3])  # kept in between
+    assert any(f.rule_id == "PROC-MINER-NAME" for f in results[1].findings)
+    await watch.step()  # the host on screen: every sample
+    assert Counting.calls == 4

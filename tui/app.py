@@ -26,6 +26,9 @@ from tui.config import Settings
 from tui.watch import HostWatch
 from widgets.safe import host_text
 
+# With several hosts, those not on screen run the detection rules on every Nth sample only.
+BACKGROUND_DETECT_EVERY = 5
+
 
 class SickbayApp(App[None]):
     """One long-lived collect/post/sleep worker per source, so a slow sample is never cancelled by
@@ -81,23 +84,28 @@ class SickbayApp(App[None]):
             self.set_interval(1.0, self._refresh_fleet)
         else:
             self.push_screen(HostScreen(self.records, self.sources[0].name))
-        for watch in self.watches:
+        # Spread the hosts' samples over the interval: a hundred hosts sampled at the same
+        # instant would hold the event loop for a burst every interval and delay keys.
+        spread = self.settings.interval / len(self.watches)
+        for index, watch in enumerate(self.watches):
             self.run_worker(
-                self._collect(watch),
+                self._collect(watch, index * spread),
                 name=f"collect {watch.source.name}",
                 group=f"collect:{watch.source.name}",
                 exit_on_error=False,
             )
 
-    async def _collect(self, watch: HostWatch) -> None:
+    async def _collect(self, watch: HostWatch, delay: float = 0.0) -> None:
         """One host's loop: a slow or dead host only ever delays itself."""
+        await asyncio.sleep(delay)
         interval = self.settings.interval
         name = watch.source.name
         record = self.records[name]
         while True:
             started = time.monotonic()
+            shown = isinstance(self.screen, HostScreen) and self.screen.host == name
             try:
-                seen = await watch.step()
+                seen = await watch.step(1 if shown or not self.fleet else BACKGROUND_DETECT_EVERY)
             except SourceError as exc:
                 record.failed(exc)
                 message: SnapshotReady | SourceFailed = SourceFailed(name, record.reason)

@@ -43,6 +43,8 @@ class HostWatch:
         self.facts_at: float | None = None
         self.facts_error: str | None = None
         self._facts_due = True
+        self.findings: tuple[Finding, ...] = ()
+        self._since_detect: int | None = None  # samples since the rules last ran (None: never)
 
     def refresh_facts(self) -> None:
         """Read the facts again with the next sample (the operator asked, or after an action)."""
@@ -61,12 +63,20 @@ class HostWatch:
         self.facts_at = time.time()
         self._facts_due = False
 
-    async def step(self) -> Observation:
+    async def step(self, detect_every: int = 1) -> Observation:
+        """Sample; run the rules on this sample, or, with ``detect_every`` N > 1, on every Nth
+        (a fleet's hosts that are not on screen: with a hundred hosts the rules would otherwise
+        cost the bastion more than everything else). Skipped samples keep the last findings."""
         snapshot = await self.source.sample()
         stale = self.facts_at is None or time.time() - self.facts_at >= self.facts_interval
         if self._facts_due or stale:
             await self._read_facts(snapshot)
-        findings = await asyncio.to_thread(
-            self.detector.evaluate, snapshot, self.facts, snapshot.taken_at, snapshot.host
-        )
-        return Observation(snapshot, tuple(findings), self.facts_at)
+        since = self._since_detect
+        if since is None or since + 1 >= detect_every:
+            findings = await asyncio.to_thread(
+                self.detector.evaluate, snapshot, self.facts, snapshot.taken_at, snapshot.host
+            )
+            self.findings, self._since_detect = tuple(findings), 0
+        else:
+            self._since_detect = since + 1
+        return Observation(snapshot, self.findings, self.facts_at)
