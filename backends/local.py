@@ -15,6 +15,7 @@ from backends.facts import gather_facts
 from backends.facts_decode import decode_facts
 from domain.facts import HostFacts
 from domain.model import HostSnapshot
+from domain.source import sample_with_rates
 
 
 class ThreadedSource:
@@ -93,15 +94,10 @@ def local_source(name: str | None = None) -> LocalSource:
     return LocalSource(name)
 
 
-async def sample_with_rates(rate_window: float, name: str | None = None) -> HostSnapshot:
-    """One snapshot of this machine for headless commands. Rates and %CPU need two samples, so
-    with ``rate_window`` > 0 a second is taken that many seconds after the first."""
+async def sample_local(rate_window: float, name: str | None = None) -> HostSnapshot:
+    """This machine, sampled twice ``rate_window`` apart (see domain.source.sample_with_rates)."""
     source = local_source(name)
     try:
-        snapshot = await source.sample()
-        if rate_window > 0:
-            await asyncio.sleep(rate_window)
-            snapshot = await source.sample()
+        return await sample_with_rates(source, rate_window)
     finally:
         await source.close()
-    return snapshot

@@ -6,6 +6,7 @@ same protocol. The UI only ever sees this interface, never a backend module.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol, runtime_checkable
 
 from domain.facts import HostFacts
@@ -58,3 +59,14 @@ class HostKeyTrust(Protocol):
     def retry_now(self) -> None:
         """Forget any backoff: the next sample connects."""
         ...
+
+
+async def sample_with_rates(source: Source, rate_window: float) -> HostSnapshot:
+    """One snapshot for headless commands. Rates and %CPU need two samples, so with
+    ``rate_window`` > 0 a second is taken that many seconds after the first. The caller closes
+    the source."""
+    snapshot = await source.sample()
+    if rate_window > 0:
+        await asyncio.sleep(rate_window)
+        snapshot = await source.sample()
+    return snapshot

@@ -79,8 +79,6 @@ class HostScreen(Screen[None]):
         super().__init__()
         self.records = records  # every watched host, kept up to date by the app
         self.host = host
-        self.last_snapshot: HostSnapshot | None = None
-        self.findings: tuple[Finding, ...] = ()
         self._marks: tuple[dict[object, str], dict[object, str]] = ({}, {})
         self._filter_target = "processes"
 
@@ -113,6 +111,14 @@ class HostScreen(Screen[None]):
     def record(self) -> HostRecord:
         return self.records[self.host]
 
+    @property
+    def last_snapshot(self) -> HostSnapshot | None:
+        return self.record.snapshot
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.record.findings
+
     @on(SnapshotReady)
     def _show_snapshot(self, message: SnapshotReady) -> None:
         if message.snapshot.host == self.host:
@@ -122,8 +128,6 @@ class HostScreen(Screen[None]):
         """Show the current host's record (its last snapshot, findings and history)."""
         record = self.record
         snapshot = record.snapshot
-        self.last_snapshot = snapshot
-        self.findings = record.findings
         with self.app.batch_update():
             status = self.query_one(StatusBar)
             if snapshot is None:

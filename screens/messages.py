@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from domain.findings import Finding
 from domain.model import HostSnapshot
 
 
 class SnapshotReady(Message):
-    """A new snapshot of a host and what detection found in it. A newer one replaces one still
-    waiting in the queue, so a slow UI never works through a backlog of stale samples."""
+    """A new snapshot of a host (its record holds it, with the findings). A newer one replaces one
+    still waiting in the queue, so a slow UI never works through a backlog of stale samples."""
 
-    def __init__(self, snapshot: HostSnapshot, findings: tuple[Finding, ...] = ()) -> None:
+    def __init__(self, snapshot: HostSnapshot) -> None:
         super().__init__()
         self.snapshot = snapshot
-        self.findings = findings
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReady) and message.snapshot.host == self.snapshot.host

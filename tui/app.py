@@ -111,7 +111,7 @@ class SickbayApp(App[None]):
                 message: SnapshotReady | SourceFailed = SourceFailed(name, record.reason)
             else:
                 record.observed(seen.snapshot, seen.findings)
-                message = SnapshotReady(seen.snapshot, seen.findings)
+                message = SnapshotReady(seen.snapshot)
             screen = self.screen
             if isinstance(screen, HostScreen) and screen.host == name:
                 screen.post_message(message)

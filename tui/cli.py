@@ -127,17 +127,15 @@ def _sources(
 
 
 async def _snapshot_json(settings: Settings, args: argparse.Namespace) -> str:
-    from backends.local import sample_with_rates
+    from backends.local import sample_local
     from domain.serialize import snapshot_to_json
+    from domain.source import sample_with_rates
 
     if args.target is None:
-        return snapshot_to_json(await sample_with_rates(args.rate_window), indent=args.indent)
+        return snapshot_to_json(await sample_local(args.rate_window), indent=args.indent)
     (source,) = _sources(settings, [args.target], args.port, args.jump)
     try:
-        snapshot = await source.sample()
-        if args.rate_window > 0:
-            await asyncio.sleep(args.rate_window)
-            snapshot = await source.sample()
+        snapshot = await sample_with_rates(source, args.rate_window)
     finally:
         await source.close()
     return snapshot_to_json(snapshot, indent=args.indent)

@@ -171,9 +171,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.targets:
         return _scan_targets(args, detector)
     try:
-        from backends.local import sample_with_rates  # noqa: PLC0415 - keep --version fast
+        from backends.local import sample_local  # noqa: PLC0415 - keep --version fast
 
-        snapshot = asyncio.run(sample_with_rates(args.rate_window))
+        snapshot = asyncio.run(sample_local(args.rate_window))
     except Exception as exc:  # the source could not read this machine at all
         print(f"sickbay scan: cannot read this machine: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -183,7 +183,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def _scan_targets(args: argparse.Namespace, detector: Detector) -> int:
     """Every target over SSH, concurrently. A target that cannot be read is reported and makes
     the exit status 69; the others' findings are printed all the same."""
-    from domain.source import SourceError  # noqa: PLC0415
+    from domain.source import SourceError, sample_with_rates  # noqa: PLC0415
     from tui.config import ConfigError, load_settings  # noqa: PLC0415
     from tui.targets import Resolver, TargetError  # noqa: PLC0415
 
@@ -196,10 +196,7 @@ def _scan_targets(args: argparse.Namespace, detector: Detector) -> int:
 
     async def one(source: Any) -> tuple[HostSnapshot, HostFacts] | str:
         try:
-            snapshot = await source.sample()
-            if args.rate_window > 0:
-                await asyncio.sleep(args.rate_window)
-                snapshot = await source.sample()
+            snapshot = await sample_with_rates(source, args.rate_window)
             request = detector.facts_request(snapshot)
             facts = await source.facts(request.probe_paths, request.exe_probes)
             return snapshot, facts
