@@ -193,3 +193,21 @@ async def test_a_failing_source_is_shown_and_does_not_stop_the_app() -> None:
         status = str(app.screen.query_one("#status", Static).render())
         assert "cannot sample: unreachable: permission denied reading /proc" in status
         assert app.is_running
+
+
+async def test_a_failure_reason_quoting_the_host_is_shown_escaped() -> None:
+    class Hostile(FakeSource):
+        async def sample(self):  # type: ignore[no-untyped-def]
+            self.samples += 1
+            if self.samples > 1:
+                self.delivered.set()
+            raise SourceError("lost the collector: \x1b]0;PWNED\x07[@click=app.quit]")
+
+    source = Hostile()
+    app = SickbayApp(source, FAST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await source.delivered.wait()
+        await pilot.pause()
+        status = str(app.screen.query_one("#status", Static).render())
+        assert "\x1b" not in status and "\\e]0;PWNED\\x07[@click=app.quit]" in status
+        assert app.is_running

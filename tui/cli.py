@@ -15,6 +15,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 
+from domain.sanitize import visible
 from domain.source import Source, SourceError
 from tui import __version__
 from tui.config import MIN_INTERVAL, ConfigError, Settings, load_settings
@@ -147,7 +148,7 @@ def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> int:
     try:
         output = asyncio.run(_snapshot_json(settings, args))
     except (SourceError, TargetError) as exc:
-        print(f"sickbay snapshot: {exc}", file=sys.stderr)
+        print(f"sickbay snapshot: {visible(str(exc))}", file=sys.stderr)  # may quote the host
         return 1
     try:
         sys.stdout.write(output + "\n")

@@ -48,5 +48,6 @@ class StatusBar(Static):
 
     def show_failure(self, host: str, reason: str) -> None:
         text = Text.assemble(("sickbay ", "bold"), host_text(host, "bold"), "  ")
-        text.append(f"cannot sample: {reason}", style="bold reverse")
+        # A source's reason may quote what the host said (an agent's stderr): host text.
+        text.append_text(host_text(f"cannot sample: {reason}", "bold reverse"))
         self.update(text)
