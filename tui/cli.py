@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -21,7 +22,10 @@ from tui import __version__
 from tui.config import MIN_INTERVAL, ConfigError, Settings, load_settings
 from tui.scan_cmd import add_scan_parser, cmd_scan
 
-COMMANDS = ("snapshot", "scan")
+# Headless commands that take their own options: name -> module with
+# ``add_parser(subparsers)`` and ``run(args) -> int`` (imported only when used).
+COMMAND_MODULES: dict[str, str] = {}
+COMMANDS = ("snapshot", "scan", *COMMAND_MODULES)
 _VALUE_OPTIONS = {"--config", "--interval", "-p", "--port", "-J", "--jump"}
 
 
@@ -71,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_command_parser() -> argparse.ArgumentParser:
+def build_command_parser(only: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The commands' parser; of COMMAND_MODULES, only those in ``only`` are imported."""
     parser = argparse.ArgumentParser(prog="sickbay")
     _common(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -96,6 +101,9 @@ def build_command_parser() -> argparse.ArgumentParser:
         help="seconds between the two samples (0: one sample, rates left empty)",
     )
     add_scan_parser(commands)
+    for name, module in COMMAND_MODULES.items():
+        if name in only:
+            importlib.import_module(module).add_parser(commands)
     return parser
 
 
@@ -179,9 +187,12 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if _first_word(argv) in COMMANDS:
-        args = build_command_parser().parse_args(argv)
+        command = _first_word(argv)
+        args = build_command_parser(only=[command] if command else []).parse_args(argv)
         if args.command == "scan":  # headless; exit status by severity (see `scan --help`)
             return cmd_scan(args)
+        if args.command in COMMAND_MODULES:
+            return int(importlib.import_module(COMMAND_MODULES[args.command]).run(args))
     else:
         args = build_parser().parse_args(argv)
     try:

@@ -1,0 +1,51 @@
+"""How response actions reach a host: the local machine or an SSH target, same interface.
+
+Actions prefer :meth:`HostExec.run_python` (a small stdlib script run by the target's own
+python3 with ``-I -S``, nothing written to its disk, nothing from its PATH), read /proc
+themselves and verify what they did by reading state back. They run a host binary only where
+there is no other way (``nft``/``iptables``, ``clamscan``), by absolute path, and say so in the
+plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    status: int | None  # exit status; None: killed by a signal or timed out
+    stdout: bytes
+    stderr: bytes
+
+
+class ExecError(Exception):
+    """The host could not be reached, or the command could not be started or timed out."""
+
+
+class HostExec(Protocol):
+    @property
+    def host(self) -> str:
+        """The host's display name (as in the audit log)."""
+        ...
+
+    async def run(
+        self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float = 60.0
+    ) -> ExecResult:
+        """Run ``argv`` (no shell; arguments passed as given) on the host."""
+        ...
+
+    async def run_python(
+        self, script: str, args: Mapping[str, Any], *, timeout: float = 60.0
+    ) -> Any:
+        """Run ``script`` with the host's python3 -I -S; it reads ``args`` as JSON from stdin
+        and prints one JSON value, returned decoded. Raises :class:`ExecError` if it fails."""
+        ...
+
+    async def fetch(self, remote: str, local: Path, *, limit: int | None = None) -> int:
+        """Copy the host's file ``remote`` to ``local`` (SFTP over SSH); returns bytes copied.
+        Works for /proc/PID/exe of a deleted or memfd executable."""
+        ...
