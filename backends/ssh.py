@@ -21,7 +21,7 @@ import contextlib
 import enum
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ class SshState(enum.Enum):
     AUTH_FAILED = "authentication failed"
     HOST_KEY_UNKNOWN = "host key unknown"  # waiting for the operator: accept_host_key()
     HOST_KEY_REFUSED = "host key refused"  # changed or revoked key: never connected
+    NEEDS_PASSPHRASE = "passphrase needed"  # an encrypted client key: provide_passphrase()
     CLOSED = "closed"
 
 
@@ -113,6 +114,29 @@ class HostKeyChanged(SshError):
             "or the host was reinstalled. sickbay will not connect. If the change is legitimate, "
             f"remove the old key (ssh-keygen -R '{_known_hosts_name(host, port)}') and reconnect.",
         )
+
+
+class PassphraseNeeded(SshError):
+    """A client key is encrypted and no (or a wrong) passphrase is known for it: waits for
+    :meth:`SshSource.provide_passphrase` (the UI asks; the keyring may know it)."""
+
+    def __init__(self, key_path: Path, *, wrong: bool = False) -> None:
+        self.key_path, self.wrong = key_path, wrong
+        what = "the passphrase given is wrong for" if wrong else "a passphrase is needed for"
+        super().__init__(SshState.NEEDS_PASSPHRASE, f"{what} the encrypted key {key_path}")
+
+
+DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa", "id_ed25519_sk", "id_ecdsa_sk")
+
+
+def passphrase_opens(key_path: Path, passphrase: str) -> bool:
+    """Whether ``passphrase`` decrypts the private key at ``key_path`` (checked before it is
+    remembered anywhere)."""
+    try:
+        asyncssh.read_private_key(str(key_path), passphrase)
+    except (OSError, asyncssh.KeyImportError, asyncssh.KeyEncryptionError):
+        return False
+    return True
 
 
 def _host_port(host: str, port: int) -> str:
@@ -227,6 +251,10 @@ class SshSource:
         self._accepted: dict[tuple[str, int], list[asyncssh.SSHKey]] = {}
         self._unknown: UnknownHostKey | None = None
         self._unknown_hop = target  # the hop (target or jump host) whose key is pending
+        self._passphrases: dict[Path, str] = {}  # given by the operator, by key path
+        self._needs: PassphraseNeeded | None = None
+        # Looks a passphrase up (the system keyring) before anyone is asked; set by the caller.
+        self.passphrase_lookup: Callable[[Path], str | None] | None = None
         self._known: list[str] = []  # fingerprints known_hosts has for the host (last lookup)
         self._known_revoked = False
         self._asked: tuple[str, int] | None = None  # (host, port) known_hosts was asked about
@@ -271,10 +299,27 @@ class SshSource:
         self._unknown = self._error = None
         self.retry_now()
 
+    @property
+    def pending_passphrase(self) -> PassphraseNeeded | None:
+        """The encrypted client key waiting for its passphrase, if any."""
+        return self._needs
+
+    def passphrase_request(self) -> tuple[Path, bool] | None:
+        needs = self._needs
+        return None if needs is None else (needs.key_path, needs.wrong)
+
+    def provide_passphrase(self, key_path: Path, passphrase: str) -> None:
+        """The passphrase for the encrypted key ``key_path`` (kept in memory only); the next
+        sample connects with it."""
+        self._passphrases[key_path] = passphrase
+        if self._needs is not None and self._needs.key_path == key_path:
+            self._needs = self._error = None
+        self.retry_now()
+
     def retry_now(self) -> None:
         """Forget the backoff (and a refused host key): the next sample connects."""
         self._retry_at, self._failures = 0.0, 0
-        if self._error is not None and self._unknown is None:
+        if self._error is not None and self._unknown is None and self._needs is None:
             self._error = None
 
     # --- Source -------------------------------------------------------------------------------
@@ -400,6 +445,7 @@ class SshSource:
         """One authenticated connection (through ``tunnel`` if given), or an SshError."""
         what = "" if hop is self.target else f"jump host {hop.display}: "
         try:
+            client_keys = await asyncio.to_thread(self._client_keys, hop)
             return await asyncio.wait_for(
                 asyncssh.connect(
                     hop.host,
@@ -407,9 +453,7 @@ class SshSource:
                     tunnel=tunnel or (),
                     username=hop.user or (),
                     known_hosts=self._trusted_keys(hop),
-                    client_keys=()
-                    if hop.client_keys is None
-                    else [str(k) for k in hop.client_keys],
+                    client_keys=client_keys,
                     passphrase=hop.passphrase,
                     agent_path=() if hop.use_agent else None,
                     config=[str(p) for p in hop.ssh_config] or None,
@@ -422,6 +466,9 @@ class SshSource:
             self._error = error
             raise self._fail(error) from None
         except asyncssh.PermissionDenied as exc:
+            locked = self._locked_default_key(hop)
+            if locked is not None:  # the host may want the encrypted key we could not offer
+                raise self._wait_for_passphrase(PassphraseNeeded(locked)) from None
             reason = f"{what}the host refused our keys ({exc.reason})"
             raise self._backoff(SshState.AUTH_FAILED, reason) from None
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
@@ -433,6 +480,71 @@ class SshSource:
         except (OSError, asyncssh.Error) as exc:
             reason = f"{what}cannot connect: {_describe(exc)}"
             raise self._backoff(self._failed_state(), reason) from None
+
+    def _client_keys(self, hop: SshTarget) -> Any:
+        """The keys to offer: explicit key files are loaded here, so an encrypted one is known
+        by its path (PassphraseNeeded) instead of failing inside asyncssh; with the default
+        keys, the unencrypted ones and the encrypted ones we have a passphrase for."""
+        if hop.client_keys is None:
+            loaded = [k for path in self._default_keys() if (k := self._load(path, hop, False))]
+            return loaded or ()
+        return [self._load(Path(path).expanduser(), hop, True) for path in hop.client_keys]
+
+    @staticmethod
+    def _default_keys() -> list[Path]:
+        home = Path("~/.ssh").expanduser()
+        return [home / name for name in DEFAULT_KEYS if (home / name).is_file()]
+
+    def _load(self, path: Path, hop: SshTarget, required: bool) -> Any:
+        """A private key (None: an encrypted default key without passphrase, skipped). The
+        keyring lookup is asked only for a key that turns out to be encrypted."""
+        passphrase = self._passphrases.get(path) or hop.passphrase
+        looked_up = False
+        while True:
+            try:
+                return asyncssh.read_private_key(str(path), passphrase)
+            except asyncssh.KeyEncryptionError:
+                self._passphrases.pop(path, None)
+                if looked_up:  # a stale passphrase in the keyring: ask, do not say "wrong"
+                    raise self._wait_for_passphrase(PassphraseNeeded(path)) from None
+                raise self._wait_for_passphrase(PassphraseNeeded(path, wrong=True)) from None
+            except asyncssh.KeyImportError as exc:
+                encrypted = "assphrase" in str(exc)
+                if encrypted and not looked_up and self.passphrase_lookup is not None:
+                    looked_up = True
+                    passphrase = self.passphrase_lookup(path)
+                    if passphrase is not None:
+                        self._passphrases[path] = passphrase
+                        continue
+                if required and encrypted:
+                    raise self._wait_for_passphrase(PassphraseNeeded(path)) from None
+                if required:
+                    raise
+                return None
+            except OSError:
+                if required:
+                    raise
+                return None
+
+    def _locked_default_key(self, hop: SshTarget) -> Path | None:
+        """An encrypted default key we could not offer (no passphrase known), if any."""
+        if hop.client_keys is not None:
+            return None
+        for path in self._default_keys():
+            if path in self._passphrases:
+                continue
+            try:
+                asyncssh.read_private_key(str(path))
+            except asyncssh.KeyImportError as exc:
+                if "assphrase" in str(exc):
+                    return path
+            except (OSError, asyncssh.KeyEncryptionError):
+                continue
+        return None
+
+    def _wait_for_passphrase(self, needed: PassphraseNeeded) -> SshError:
+        self._needs = self._error = needed
+        return self._fail(needed)
 
     async def _connect(self) -> None:
         if self.last_sample_at is None:

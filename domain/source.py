@@ -7,6 +7,7 @@ same protocol. The UI only ever sees this interface, never a backend module.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from domain.facts import HostFacts
@@ -59,6 +60,18 @@ class HostKeyTrust(Protocol):
     def retry_now(self) -> None:
         """Forget any backoff: the next sample connects."""
         ...
+
+
+@runtime_checkable
+class PassphraseInput(Protocol):
+    """A source whose client key may be encrypted: it waits, without retrying, until it is
+    given the passphrase for the key it names."""
+
+    def passphrase_request(self) -> tuple[Path, bool] | None:
+        """(the encrypted key's path, whether the last passphrase given was wrong), or None."""
+        ...
+
+    def provide_passphrase(self, key_path: Path, passphrase: str) -> None: ...
 
 
 async def sample_with_rates(source: Source, rate_window: float) -> HostSnapshot:

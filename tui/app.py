@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -15,14 +16,16 @@ from textual.binding import Binding, BindingType
 from domain.detect import Detector
 from domain.fleet import HostRecord
 from domain.history import MetricHistory
-from domain.source import HostKeyTrust, Source, SourceError
+from domain.source import HostKeyTrust, PassphraseInput, Source, SourceError
 from screens.confirm import ConfirmScreen
 from screens.fleet import FleetScreen
 from screens.help import HelpScreen, binding_rows
 from screens.host import HostScreen
 from screens.messages import HostKeyDecision, SnapshotReady, SourceFailed
+from screens.passphrase import PassphraseAnswer, PassphraseQuestion, PassphraseScreen
 from tui.commands import HostCommands
 from tui.config import Settings
+from tui.passphrases import PassphraseKeeper
 from tui.watch import HostWatch
 from widgets.safe import host_text
 
@@ -66,6 +69,12 @@ class SickbayApp(App[None]):
             name: HostRecord(name, MetricHistory(self.settings.history_size)) for name in names
         }
         self.watches = [HostWatch(source, detector()) for source in self.sources]
+        self.passphrases = PassphraseKeeper(self.settings.secrets_backend)
+        for source in self.sources:
+            if isinstance(source, PassphraseInput) and hasattr(source, "passphrase_lookup"):
+                source.passphrase_lookup = self.passphrases.lookup
+        self._asked: set[tuple[Path, bool, int]] = set()  # passphrase questions already shown
+        self._failures_seen = 0
 
     @property
     def fleet(self) -> bool:
@@ -109,6 +118,8 @@ class SickbayApp(App[None]):
             except SourceError as exc:
                 record.failed(exc)
                 message: SnapshotReady | SourceFailed = SourceFailed(name, record.reason)
+                if shown or not self.fleet:
+                    self._maybe_ask_passphrase(watch.source)
             else:
                 record.observed(seen.snapshot, seen.findings)
                 message = SnapshotReady(seen.snapshot)
@@ -129,11 +140,93 @@ class SickbayApp(App[None]):
         if message.name in self.records:
             self.push_screen(HostScreen(self.records, message.name))
 
+    def _source(self, name: str) -> Source | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def _maybe_ask_passphrase(self, source: Source) -> None:
+        """Ask once, by itself, for a passphrase the host on screen waits for (again after a
+        wrong one); later the operator asks with the same key as for a host key."""
+        if not isinstance(source, PassphraseInput):
+            return
+        request = source.passphrase_request()
+        if request is None or isinstance(self.screen, PassphraseScreen):
+            return
+        key_path, wrong = request
+        attempt = (key_path, wrong, self._failures_seen if wrong else 0)
+        if attempt in self._asked:
+            return
+        self._asked.add(attempt)
+        self.run_worker(self._ask_passphrase(source), group="passphrase", exclusive=True)
+
+    async def _ask_passphrase(self, source: Source) -> None:
+        if not isinstance(source, PassphraseInput):
+            return
+        request = source.passphrase_request()
+        if request is None:
+            return
+        key_path, wrong = request
+        waiting = [
+            s
+            for s in self.sources
+            if isinstance(s, PassphraseInput)
+            and (r := s.passphrase_request()) is not None
+            and r[0] == key_path
+        ]
+        store = await asyncio.to_thread(self.passphrases.describe)
+        question = PassphraseQuestion(
+            host=source.name,
+            key_path=key_path,
+            wrong=wrong,
+            store=store,
+            uses_file=self.passphrases.uses_file,
+            others=len(waiting) - 1,
+        )
+        answer = await self.push_screen_wait(PassphraseScreen(question))
+        if answer is not None:
+            await self._use_passphrase(key_path, answer, waiting or [source])
+
+    async def _use_passphrase(
+        self, key_path: Path, answer: PassphraseAnswer, waiting: Sequence[Source]
+    ) -> None:
+        from backends.secrets import SecretStoreError  # noqa: PLC0415
+        from backends.ssh import passphrase_opens  # noqa: PLC0415
+
+        passphrase = answer.passphrase
+        try:
+            if not passphrase:
+                found = await asyncio.to_thread(
+                    self.passphrases.lookup_in_file, key_path, answer.master
+                )
+                if found is None:
+                    self.notify(f"the secrets file holds no passphrase for {key_path}")
+                    return
+                passphrase = found
+            opens = await asyncio.to_thread(passphrase_opens, key_path, passphrase)
+            if answer.remember and opens:
+                where = await asyncio.to_thread(
+                    self.passphrases.remember, key_path, passphrase, answer.master
+                )
+                self.notify(f"passphrase for {key_path} kept in the {where}", markup=False)
+            elif answer.remember:
+                self.notify("not remembered: that passphrase does not open the key")
+        except SecretStoreError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            if not passphrase:
+                return
+        self._failures_seen += 1
+        for source in waiting:
+            if isinstance(source, PassphraseInput):
+                source.provide_passphrase(key_path, passphrase)
+
     @on(HostKeyDecision)
     def _decide_host_key(self, message: HostKeyDecision) -> None:
-        """Show the unknown key's fingerprint; trust it only on an explicit yes."""
+        """Show the unknown key's fingerprint; trust it only on an explicit yes. (The same key
+        answers a pending passphrase question.)"""
         record = self.records.get(message.host)
-        source = next((s for s in self.sources if s.name == message.host), None)
+        source = self._source(message.host)
+        if isinstance(source, PassphraseInput) and source.passphrase_request() is not None:
+            self.run_worker(self._ask_passphrase(source), group="passphrase", exclusive=True)
+            return
         fingerprint = None if record is None else record.fingerprint
         if fingerprint is None or not isinstance(source, HostKeyTrust):
             self.notify("no unknown host key is waiting for a decision here", markup=False)

@@ -16,6 +16,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from domain.model import HostSnapshot
 from domain.sanitize import visible
 from domain.source import Source, SourceError
 from tui import __version__
@@ -138,16 +139,40 @@ def _sources(
 async def _snapshot_json(settings: Settings, args: argparse.Namespace) -> str:
     from backends.local import sample_local
     from domain.serialize import snapshot_to_json
-    from domain.source import sample_with_rates
 
     if args.target is None:
         return snapshot_to_json(await sample_local(args.rate_window), indent=args.indent)
     (source,) = _sources(settings, [args.target], args.port, args.jump)
     try:
-        snapshot = await sample_with_rates(source, args.rate_window)
+        snapshot = await _sample_asking(settings, source, args.rate_window)
     finally:
         await source.close()
     return snapshot_to_json(snapshot, indent=args.indent)
+
+
+async def _sample_asking(settings: Settings, source: Source, rate_window: float) -> HostSnapshot:
+    """A snapshot; an encrypted client key's passphrase comes from the system keyring or, on a
+    terminal, is asked for (three tries)."""
+    import getpass
+
+    from domain.source import PassphraseInput, sample_with_rates
+    from tui.passphrases import PassphraseKeeper
+
+    if isinstance(source, PassphraseInput) and hasattr(source, "passphrase_lookup"):
+        source.passphrase_lookup = PassphraseKeeper(settings.secrets_backend).lookup
+    for _ in range(3):
+        try:
+            return await sample_with_rates(source, rate_window)
+        except SourceError:
+            if not isinstance(source, PassphraseInput) or not sys.stdin.isatty():
+                raise
+            request = source.passphrase_request()
+            if request is None:
+                raise
+            key_path, wrong = request
+            prompt = f"{'wrong; ' if wrong else ''}passphrase for {key_path}: "
+            source.provide_passphrase(key_path, await asyncio.to_thread(getpass.getpass, prompt))
+    return await sample_with_rates(source, rate_window)
 
 
 def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> int:

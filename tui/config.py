@@ -76,11 +76,17 @@ class Settings:
     hosts: tuple[HostEntry, ...] = ()
     path: Path | None = None  # where these settings came from (None: built-in defaults)
     warnings: tuple[str, ...] = ()
+    # Where secrets go: "auto" (the system keyring, else the encrypted file), "system",
+    # "cryptfile" (backends.secrets).
+    secrets_backend: str = "auto"
 
     @property
     def history_size(self) -> int:
         """How many samples the sparklines keep."""
         return max(10, int(self.history_minutes * 60 / self.interval))
+
+
+SECRETS_BACKENDS = ("auto", "system", "cryptfile")
 
 
 def default_config_path() -> Path:
@@ -96,7 +102,7 @@ def _number(data: dict[str, Any], key: str, default: float, where: Path) -> floa
 
 def parse_settings(data: dict[str, Any], where: Path) -> Settings:
     """Validate the decoded TOML document."""
-    known = {"interval", "theme", "history_minutes", "keymap", "hosts"}
+    known = {"interval", "theme", "history_minutes", "keymap", "hosts", "secrets_backend"}
     warnings = tuple(
         f"{where}: unknown setting '{key}' ignored" for key in data if key not in known
     )
@@ -114,7 +120,13 @@ def parse_settings(data: dict[str, Any], where: Path) -> Settings:
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in keymap.items()
     ):
         raise ConfigError(f'{where}: [keymap] maps binding ids to keys, e.g. "app.quit" = "q"')
+    secrets_backend = data.get("secrets_backend", Settings.secrets_backend)
+    if secrets_backend not in SECRETS_BACKENDS:
+        raise ConfigError(
+            f"{where}: 'secrets_backend' must be one of {', '.join(SECRETS_BACKENDS)}"
+        )
     return Settings(
+        secrets_backend=secrets_backend,
         interval=interval,
         theme=theme,
         history_minutes=history,
