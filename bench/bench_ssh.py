@@ -4,7 +4,9 @@ of the first and of a steady-state response, the collector's CPU on the target p
 own figure, and the agent process's whole CPU: collector + delta + JSON + zlib), and the
 bastion's CPU per sample (asyncssh + inflate + apply + decode); then the bastion's CPU per
 host-sample with 50 and 100 hosts at a 2 s interval (connections to the same loopback sshd, each
-with its own agent). Not a test: it only prints.
+with its own agent). For comparison, on the same host and connection kind: psutil reading the
+same data in a fresh python3 per sample (the agentless way to use psutil), and the host's own
+`ps -eo ... && ss -tunap`. Not a test: it only prints.
 
     python bench/bench_ssh.py [SAMPLES] [INTERVAL_S]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -24,6 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import asyncssh
 
 from backends.ssh import SshSource, SshTarget
 from tests.sshd import Sshd, find_sshd
@@ -69,7 +74,9 @@ async def measure(sshd: Sshd, samples: int, interval: float) -> dict[str, float]
             collector_ms.append(snapshot.collector_cpu_ms or 0.0)
         agent_ms = (cpu_ticks(agent) - ticks0) * 1000.0 / os.sysconf("SC_CLK_TCK") / samples
         bastion_ms = (time.process_time() - cpu0) * 1000.0 / samples
+        others = await alternatives(target, max(3, samples // 4), interval)
         return {
+            **others,
             "processes": len(snapshot.processes),
             "sockets": len(snapshot.sockets),
             "first_bytes": first,
@@ -82,6 +89,61 @@ async def measure(sshd: Sshd, samples: int, interval: float) -> dict[str, float]
         }
     finally:
         await source.close()
+
+
+PSUTIL_SCRIPT = """
+import json, resource, psutil
+procs = [p.info for p in psutil.process_iter(
+    ["pid", "ppid", "name", "exe", "cmdline", "username", "status", "create_time",
+     "cpu_times", "memory_info"])]
+conns = [c._asdict() for c in psutil.net_connections("inet")]
+print(json.dumps({"p": procs, "c": conns}, default=str))
+r = resource.getrusage(resource.RUSAGE_SELF)
+print("CPU_MS", (r.ru_utime + r.ru_stime) * 1000)
+"""
+
+# What an operator would otherwise type: the host's own ps and ss (which a rootkit may trojan).
+# `times` (a shell builtin) prints the children's CPU on its second line.
+PS_SS = "ps -eo pid,ppid,user,stat,pcpu,pmem,rss,lstart,args && ss -tunap; times"
+
+
+def _minsec(text: str) -> float:
+    minutes, _, seconds = text.partition("m")
+    return (float(minutes) * 60 + float(seconds.rstrip("s"))) * 1000
+
+
+async def alternatives(target: SshTarget, samples: int, interval: float) -> dict[str, float]:
+    """Per sample, over the same kind of SSH connection: psutil in a fresh python (the agentless
+    way to use it) and `ps ... && ss -tunap`: round trip, bytes, CPU on the target."""
+    out: dict[str, float] = {}
+    async with asyncssh.connect(
+        target.host,
+        target.port,
+        username=target.user,
+        client_keys=[str(k) for k in target.client_keys or ()],
+        known_hosts=[str(k) for k in target.known_hosts],
+        agent_path=None,
+    ) as conn:
+        psutil_cmd = f"{sys.executable} -c {shlex.quote(PSUTIL_SCRIPT)}"
+        for name, command in (("psutil", psutil_cmd), ("ps_ss", PS_SS)):
+            trips, sizes, cpus = [], [], []
+            for _ in range(samples):
+                await asyncio.sleep(interval)
+                t0 = time.perf_counter()
+                result = await conn.run(command, encoding=None, check=False)
+                trips.append((time.perf_counter() - t0) * 1000.0)
+                stdout = result.stdout if isinstance(result.stdout, bytes) else b""
+                sizes.append(len(stdout))
+                text = stdout.decode(errors="replace").splitlines()
+                if name == "psutil":
+                    cpus.append(float(text[-1].split()[1]))
+                else:
+                    user, system = text[-1].split()
+                    cpus.append(_minsec(user) + _minsec(system))
+            out[f"{name}_round_trip_ms"] = statistics.median(trips)
+            out[f"{name}_bytes"] = statistics.median(sizes)
+            out[f"{name}_cpu_ms"] = statistics.median(cpus)
+    return out
 
 
 async def fleet(sshd: Sshd, hosts: int, rounds: int, interval: float) -> str:
@@ -159,6 +221,12 @@ def main() -> int:
                     f"{r['agent_cpu_ms']:5.1f} ms CPU/sample | "
                     f"bastion {r['bastion_cpu_ms']:5.1f} ms"
                 )
+                for name, label in (("psutil", "psutil, fresh python3"), ("ps_ss", "ps + ss")):
+                    print(
+                        f"      same host, {label:21}: {r[name + '_bytes']:7.0f} B every "
+                        f"sample | round trip {r[name + '_round_trip_ms']:6.1f} ms | target "
+                        f"CPU {r[name + '_cpu_ms']:6.1f} ms/sample"
+                    )
             for hosts in (50, 100):
                 print(asyncio.run(fleet(sshd, hosts, 5, 2.0)))
     finally:
