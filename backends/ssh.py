@@ -371,6 +371,21 @@ class SshSource:
             raise SshError(self._state, f"bad host facts: {exc}") from None
         return await asyncio.to_thread(decode_facts, data, self.name)
 
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The sample connection (opened first if need be; a dropped one is reopened), for
+        response actions (``backends.hostexec_ssh``): each command gets its own channel."""
+        async with self._lock:
+            if self._state is SshState.CLOSED:
+                raise SshError(SshState.CLOSED, "the source is closed")
+            if self._error is not None:
+                raise self._error
+            if self._agent is not None and self._agent.conn.is_closed():
+                await self._drop()
+            if self._agent is None:
+                await self._connect()
+            assert self._agent is not None
+            return self._agent.conn
+
     async def _run_facts(
         self, conn: asyncssh.SSHClientConnection, payload: bytes
     ) -> tuple[bytes, int | None]:
@@ -406,7 +421,7 @@ class SshSource:
 
     async def _drop(self) -> None:
         agent, self._agent = self._agent, None
-        self._delta.reset()
+        self._delta = DeltaState()  # not reset(): a timed-out thread may still hold the old one
         if agent is not None:
             await agent.close(self.connect_timeout)
 
@@ -668,23 +683,25 @@ class SshSource:
             raise self._fail(
                 SshError(self._failed_state(), f"bad collector output: {exc}")
             ) from None
-        snapshot = self._decoder.decode(sample, self.name, "ssh")
+        snapshot = await asyncio.to_thread(self._decoder.decode, sample, self.name, "ssh")
         self.last_sample_at = time.time()
         self._state, self._reason = SshState.LIVE, "live"
         return snapshot
 
     async def _round_trip(self, agent: _Agent) -> dict[str, Any]:
+        """One request and its response, inflated and applied to the last state. The CPU work
+        (zlib, JSON, the delta) runs in a thread: with a hundred hosts it would otherwise hold
+        the event loop, and the operator's keys, a few milliseconds per host."""
         if agent.mirror is not None:
             return await self._shell_round_trip(agent, agent.mirror)
         t0 = time.perf_counter()
-        message, size = await self._exchange(agent)
-        try:
-            sample = self._delta.apply(message)
-        except AgentError:
-            raise
-        except ProtocolError:  # a delta that does not apply: the state was reset, ask for all
-            message, size = await self._exchange(agent)
-            sample = self._delta.apply(message)
+        delta = self._delta  # a thread left running by a timeout keeps to this one
+        chunk, size = await self._exchange(agent)
+        message, sample = await asyncio.to_thread(_apply, agent, delta, chunk)
+        if sample is None:  # a delta that does not apply: the state was reset, ask for all
+            chunk, size = await self._exchange(agent)
+            message, sample = await asyncio.to_thread(_apply, agent, delta, chunk, True)
+            assert sample is not None
         self.round_trip_ms = (time.perf_counter() - t0) * 1000.0
         self.last_response_bytes = size
         if isinstance(message, dict) and message.get("full") is True:
@@ -731,14 +748,30 @@ class SshSource:
         self.first_response_bytes = self.last_response_bytes = len(buf)
         return sample
 
-    async def _exchange(self, agent: _Agent) -> tuple[object, int]:
+    async def _exchange(self, agent: _Agent) -> tuple[bytes, int]:
         agent.proc.stdin.write(self._delta.request())
         header = await agent.proc.stdout.readexactly(AGENT_FRAME.size)
         (length,) = AGENT_FRAME.unpack(header)
         if length > MAX_FRAME:
             raise ProtocolError(f"a response of {length} bytes (at most {MAX_FRAME})")
         chunk = await agent.proc.stdout.readexactly(length)
-        return agent.inflater.inflate(chunk), AGENT_FRAME.size + length
+        return chunk, AGENT_FRAME.size + length
+
+
+def _apply(
+    agent: _Agent, delta: DeltaState, chunk: bytes, last_try: bool = False
+) -> tuple[object, dict[str, Any] | None]:
+    """Inflate a response and apply it: (the message, the sample it makes; None: a delta that
+    does not apply to our state)."""
+    message = agent.inflater.inflate(chunk)
+    try:
+        return message, delta.apply(message)
+    except AgentError:
+        raise
+    except ProtocolError:
+        if last_try:
+            raise
+        return message, None
 
 
 def _describe(exc: BaseException) -> str:

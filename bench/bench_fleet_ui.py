@@ -8,7 +8,10 @@ CPU while it watches. The agents run on this same machine, so they compete with 
 two cores. To model targets that live elsewhere, sshd (and so every agent it starts) runs at
 nice 19: the targets get what the bastion leaves. ``--no-nice`` measures them head to head.
 
-    .venv/bin/python bench/bench_fleet_ui.py [HOSTS] [PRESSES] [--no-nice]
+    .venv/bin/python bench/bench_fleet_ui.py [HOSTS] [PRESSES] [--no-nice] [--slow]
+
+``--slow`` lists what held the event loop for more than 20 ms (asyncio's debug mode, which
+itself slows the loop: use it to find culprits, not for the figures).
 
 Target (issue 3): with 100 hosts at 2 s, the UI answers a key within 100 ms and the bastion
 uses less than one core.
@@ -17,6 +20,7 @@ uses less than one core.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import statistics
 import sys
@@ -46,6 +50,17 @@ async def run(sshd: Sshd, hosts: int, presses: int) -> None:
         for i in range(hosts)
     ]  # fmt: skip
     app = SickbayApp(sources, Settings(interval=2.0))
+    slow: list[str] = []
+    if "--slow" in sys.argv:  # log what holds the event loop for more than 20 ms
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = 0.02
+
+        class Catch(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                slow.append(record.getMessage())
+
+        logging.getLogger("asyncio").addHandler(Catch())
     async with app.run_test(size=(120, 40)) as pilot:
         started = time.monotonic()
         while time.monotonic() - started < 120:
@@ -70,6 +85,10 @@ async def run(sshd: Sshd, hosts: int, presses: int) -> None:
             latencies.append((time.perf_counter() - t0) * 1000.0)
             await asyncio.sleep(0.25)  # a person's pace; samples keep arriving meanwhile
         cpu = 100.0 * (time.process_time() - cpu0) / (time.monotonic() - wall0)
+    if slow:
+        print(f"{len(slow)} callbacks held the loop for more than 20 ms; the slowest:")
+        for line in sorted(slow, key=_took, reverse=True)[:12]:
+            print("   ", line[:220])
     latencies.sort()
     p95 = latencies[int(len(latencies) * 0.95) - 1]
     print(
@@ -81,6 +100,13 @@ async def run(sshd: Sshd, hosts: int, presses: int) -> None:
         f"app CPU while watching {hosts} hosts at 2 s: {cpu:.1f}% of a core "
         f"(target < 100%: {'ok' if cpu < 100 else 'MISSED'})"
     )
+
+
+def _took(line: str) -> float:
+    try:
+        return float(line.rsplit(" took ", 1)[1].split(maxsplit=1)[0])
+    except (IndexError, ValueError):
+        return 0.0
 
 
 def main() -> int:
