@@ -41,8 +41,10 @@ class HostExec(Protocol):
     async def run_python(
         self, script: str, args: Mapping[str, Any], *, timeout: float = 60.0
     ) -> Any:
-        """Run ``script`` with the host's python3 -I -S; it reads ``args`` as JSON from stdin
-        and prints one JSON value, returned decoded. Raises :class:`ExecError` if it fails."""
+        """Run ``script`` with the host's python3 -I -S; ``args`` travel as JSON on stdin and
+        the script finds them decoded in its global ``ARGS``; it prints one JSON value (ASCII:
+        ``json.dumps`` defaults), returned decoded. Raises :class:`ExecError` if it fails (a
+        non-zero exit, a traceback, no JSON, a timeout, the host unreachable)."""
         ...
 
     async def fetch(self, remote: str, local: Path, *, limit: int | None = None) -> int:
