@@ -81,6 +81,10 @@ class AuditLog:
         text = self.path.read_text(encoding="utf-8", errors="replace")
         return verify_lines(text.splitlines(), head)
 
+    def head(self) -> tuple[int, str] | None:
+        """(seq, hash) of the last entry written (as recorded beside the log)."""
+        return self._read_head()
+
     def _write_head(self, entry: Mapping[str, Any]) -> None:
         tmp = self.head_path.with_name(self.head_path.name + ".tmp")
         tmp.write_text(json.dumps({"seq": entry["seq"], "hash": entry["hash"]}) + "\n")

@@ -12,8 +12,15 @@ from textual.widgets import Footer
 from domain.findings import Finding
 from domain.fleet import HostRecord
 from domain.model import HostSnapshot, Process, Socket
+from screens.action_menu import ActionMenuScreen
 from screens.finding import FindingScreen
-from screens.messages import HostKeyDecision, SnapshotReady, SourceFailed
+from screens.messages import (
+    ActionRequested,
+    HostKeyDecision,
+    ScreenRequested,
+    SnapshotReady,
+    SourceFailed,
+)
 from widgets.filter_bar import FilterBar
 from widgets.findings_table import FindingsTable, severity_mark
 from widgets.live_table import LiveTable
@@ -55,6 +62,17 @@ def row_marks(findings: tuple[Finding, ...]) -> tuple[dict[object, str], dict[ob
     return processes, sockets
 
 
+def evidence_params(finding: Finding) -> dict[str, str]:
+    """A finding's evidence as action parameters (each action takes what it needs)."""
+    ev = finding.evidence
+    params = {k: str(v) for k, v in ev.as_dict().items() if k != "process_key"}
+    if ev.remote_addr is not None:
+        params["address"] = ev.remote_addr
+    params["finding"] = finding.key
+    params["rule"] = finding.rule_id
+    return params
+
+
 class HostScreen(Screen[None]):
     """Everything about one host. Data arrives as :class:`SnapshotReady` messages."""
 
@@ -64,6 +82,16 @@ class HostScreen(Screen[None]):
         Binding("3", "focus_pane('network')", "Net", id="host.pane_network"),
         Binding("d", "finding_details", "Details", show=False, id="host.finding_details"),
         Binding("a", "accept_key", "Accept key", show=False, id="host.accept_host_key"),
+        Binding("x", "respond", "Respond", id="host.respond"),
+        Binding("f", "act('freeze')", "Freeze", show=False, id="host.freeze"),
+        Binding("u", "act('resume')", "Resume", show=False, id="host.resume"),
+        Binding("ctrl+k", "act('kill')", "Kill", show=False, id="host.kill"),
+        Binding("e", "act('collect')", "Evidence", show=False, id="host.collect"),
+        Binding("b", "act('block')", "Block IP", show=False, id="host.block"),
+        Binding("B", "act('bundle')", "Bundle", show=False, id="host.bundle"),
+        Binding("v", "act('scan')", "ClamAV scan", show=False, id="host.scan"),
+        Binding("c", "open('checklist')", "Checklist", id="host.checklist"),
+        Binding("i", "open('cloud')", "Cloud", show=False, id="host.cloud"),
         Binding("slash", "filter", "Filter", id="host.filter"),
         Binding("z", "zoom", "Zoom", id="host.zoom"),
         Binding("escape", "back", "Back", show=False, id="host.back"),
@@ -75,8 +103,16 @@ class HostScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, records: dict[str, HostRecord], host: str) -> None:
+    def __init__(
+        self,
+        records: dict[str, HostRecord],
+        host: str,
+        *,
+        actions: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__()
+        # The response actions this host offers (none in read-only mode: their keys go away).
+        self.actions = actions
         self.records = records  # every watched host, kept up to date by the app
         self.host = host
         self._marks: tuple[dict[object, str], dict[object, str]] = ({}, {})
@@ -240,6 +276,62 @@ class HostScreen(Screen[None]):
                 return False
         table.focus()
         return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act":
+            return bool(parameters) and parameters[0] in self.actions
+        if action == "respond":
+            return bool(self.actions)
+        return True
+
+    def _selected_params(self, action: str) -> dict[str, str] | None:
+        """What the action applies to, from the focused pane's selected row."""
+        focused = self.focused
+        if action in ("bundle", "scan"):
+            return {}
+        if isinstance(focused, FindingsTable):
+            finding = focused.cursor_row
+            return None if finding is None else evidence_params(finding)
+        if isinstance(focused, ProcessTable):
+            process = focused.cursor_row
+            return None if process is None else {"pid": str(process.pid)}
+        if isinstance(focused, SocketTable):
+            socket = focused.cursor_row
+            if socket is None:
+                return None
+            params = {} if socket.pid is None else {"pid": str(socket.pid)}
+            if socket.remote_addr and action == "block":
+                params["address"] = socket.remote_addr
+            return params
+        return None
+
+    def action_act(self, action: str) -> None:
+        params = self._selected_params(action)
+        if params is None:
+            self.notify("select a row first", severity="warning")
+            return
+        if action == "block" and "address" not in params:
+            self.notify("select a connection (or a finding) with a remote address")
+            return
+        self.post_message(ActionRequested(self.host, action, params))
+
+    def action_respond(self) -> None:
+        finding = self.query_one(FindingsTable).cursor_row
+        if finding is None:
+            self.notify("no finding selected", severity="warning")
+            return
+        if not finding.actions:
+            self.notify("this finding has no response action")
+            return
+
+        def chosen(action: str | None) -> None:
+            if action is not None and finding is not None:
+                self.post_message(ActionRequested(self.host, action, evidence_params(finding)))
+
+        self.app.push_screen(ActionMenuScreen(finding, self.actions), chosen)
+
+    def action_open(self, screen: str) -> None:
+        self.post_message(ScreenRequested(self.host, screen))
 
     def action_accept_key(self) -> None:
         self.post_message(HostKeyDecision(self.host))

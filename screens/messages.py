@@ -35,3 +35,21 @@ class HostKeyDecision(Message):
     def __init__(self, host: str) -> None:
         super().__init__()
         self.host = host
+
+
+class ActionRequested(Message):
+    """The operator asked for response action ``action`` (an id of ``domain.findings.ACTIONS``
+    or a host/cloud action id) on ``host`` with ``params`` (pid, path, address, user...). The
+    app plans it, shows the preview, asks, runs, verifies and records it."""
+
+    def __init__(self, host: str, action: str, params: dict[str, str]) -> None:
+        super().__init__()
+        self.host, self.action, self.params = host, action, params
+
+
+class ScreenRequested(Message):
+    """The operator asked for one of the app's screens about ``host`` ("checklist", "cloud")."""
+
+    def __init__(self, host: str, screen: str) -> None:
+        super().__init__()
+        self.host, self.screen = host, screen

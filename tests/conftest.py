@@ -33,6 +33,10 @@ def isolated_config(
     """No test reads the user's config, theme or keymap."""
     home = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    # Audit log, case file and evidence go to a temporary data dir, never the user's.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    for var in ("SICKBAY_AUDIT_LOG", "SICKBAY_CASE_FILE"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("SICKBAY_CONFIG", raising=False)
     for var in ("TEXTUAL_THEME", "NO_COLOR", "TEXTUAL_COLOR_SYSTEM"):
         monkeypatch.delenv(var, raising=False)

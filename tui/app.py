@@ -13,19 +13,29 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from domain.actions import ActionPlan, Outcome
 from domain.detect import Detector
 from domain.fleet import HostRecord
 from domain.history import MetricHistory
+from domain.sanitize import visible
 from domain.source import HostKeyTrust, PassphraseInput, Source, SourceError
+from screens.action import ActionScreen, ResultScreen
 from screens.confirm import ConfirmScreen
 from screens.fleet import FleetScreen
 from screens.help import HelpScreen, binding_rows
 from screens.host import HostScreen
-from screens.messages import HostKeyDecision, SnapshotReady, SourceFailed
+from screens.messages import (
+    ActionRequested,
+    HostKeyDecision,
+    ScreenRequested,
+    SnapshotReady,
+    SourceFailed,
+)
 from screens.passphrase import PassphraseAnswer, PassphraseQuestion, PassphraseScreen
 from tui.commands import HostCommands
 from tui.config import Settings
 from tui.passphrases import PassphraseKeeper
+from tui.responder import Responder
 from tui.watch import HostWatch
 from widgets.safe import host_text
 
@@ -56,9 +66,15 @@ class SickbayApp(App[None]):
         sources: Source | Sequence[Source],
         settings: Settings | None = None,
         detector: Callable[[], Detector] = Detector,
+        responder: Responder | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
+        self.responder = responder or Responder(
+            self.settings.audit_log,
+            read_only=self.settings.read_only,
+            dry_run=self.settings.dry_run,
+        )
         self.sources = [sources] if isinstance(sources, Source) else list(sources)
         if not self.sources:
             raise ValueError("nothing to watch")
@@ -92,7 +108,7 @@ class SickbayApp(App[None]):
             self.push_screen(FleetScreen())
             self.set_interval(1.0, self._refresh_fleet)
         else:
-            self.push_screen(HostScreen(self.records, self.sources[0].name))
+            self.push_screen(self._host_screen(self.sources[0].name))
         # Spread the hosts' samples over the interval: a hundred hosts sampled at the same
         # instant would hold the event loop for a burst every interval and delay keys.
         spread = self.settings.interval / len(self.watches)
@@ -138,7 +154,58 @@ class SickbayApp(App[None]):
     @on(FleetScreen.OpenHost)
     def _open_host(self, message: FleetScreen.OpenHost) -> None:
         if message.name in self.records:
-            self.push_screen(HostScreen(self.records, message.name))
+            self.push_screen(self._host_screen(message.name))
+
+    def _host_screen(self, name: str) -> HostScreen:
+        source = self._source(name)
+        actions = frozenset() if source is None else self.responder.host_actions(source)
+        return HostScreen(self.records, name, actions=actions)
+
+    def _watch(self, name: str) -> HostWatch | None:
+        return next((w for w in self.watches if w.source.name == name), None)
+
+    @on(ActionRequested)
+    def _action_requested(self, message: ActionRequested) -> None:
+        source = self._source(message.host)
+        if source is None or not self.responder.known(message.action):
+            self.notify(f"{message.action}: not available for this host", markup=False)
+            return
+        self.run_worker(
+            self._run_action(source, message.action, message.params),
+            name=f"action {message.action}",
+            group="action",
+            exit_on_error=False,
+        )
+
+    async def _run_action(self, source: Source, action: str, params: dict[str, str]) -> None:
+        async def confirm(plan: ActionPlan) -> bool:
+            confirmed: bool = await self.push_screen_wait(ActionScreen(plan))
+            return confirmed
+
+        def progress(line: str) -> None:
+            self.notify(visible(line), title=action, timeout=3, markup=False)
+
+        try:
+            done = await self.responder.run_host_action(
+                source, action, params, confirm=confirm, incident=None, progress=progress
+            )
+        except Exception as exc:  # the audit log unwritable, an unknown action: say it
+            self.notify(visible(str(exc)), title=action, severity="error", markup=False)
+            return
+        if done.result.outcome is Outcome.DRY_RUN:
+            await self.push_screen_wait(ActionScreen(done.plan, dry_run=True))
+            return
+        if done.result.outcome is Outcome.CANCELLED:
+            self.notify(f"{action}: cancelled, nothing was done", markup=False)
+            return
+        watch = self._watch(source.name)
+        if watch is not None:
+            watch.refresh_facts()  # what the action changed shows on the next sample
+        await self.push_screen_wait(ResultScreen(done.plan, done.result))
+
+    @on(ScreenRequested)
+    def _screen_requested(self, message: ScreenRequested) -> None:
+        self.notify(f"the {message.screen} screen is not available yet", markup=False)
 
     def _source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)

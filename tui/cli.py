@@ -25,7 +25,14 @@ from tui.scan_cmd import add_scan_parser, cmd_scan
 
 # Headless commands that take their own options: name -> module with
 # ``add_parser(subparsers)`` and ``run(args) -> int`` (imported only when used).
-COMMAND_MODULES: dict[str, str] = {}
+COMMAND_MODULES: dict[str, str] = {
+    "credentials": "tui.credentials_cmd",
+    "act": "tui.act_cmd",
+    "audit": "tui.audit_cmd",
+    "evidence": "tui.evidence_cmd",
+    "incident": "tui.incident_cmd",
+    "report": "tui.report_cmd",
+}
 COMMANDS = ("snapshot", "scan", *COMMAND_MODULES)
 _VALUE_OPTIONS = {"--config", "--interval", "-p", "--port", "-J", "--jump"}
 
@@ -72,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sickbay {__version__}")
     _common(parser)
     _ssh_options(parser)
+    parser.add_argument(
+        "--read-only", action="store_true", help="no response actions (their keys are removed)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="response actions show their preview only"
+    )
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="hosts to watch over SSH")
     return parser
 
@@ -205,6 +218,7 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     except TargetError as exc:
         print(f"sickbay: {exc}", file=sys.stderr)
         return 2
+    settings = dataclasses.replace(settings, read_only=args.read_only, dry_run=args.dry_run)
     SickbayApp(sources, settings).run()
     return 0
 

@@ -79,6 +79,11 @@ class Settings:
     # Where secrets go: "auto" (the system keyring, else the encrypted file), "system",
     # "cryptfile" (backends.secrets).
     secrets_backend: str = "auto"
+    # Response actions: the tamper-evident audit log; --read-only removes the actions, --dry-run
+    # only previews them (command line flags, not config).
+    audit_log: Path = field(default_factory=lambda: _default_audit_log())  # noqa: PLW0108 (defined below)
+    read_only: bool = False
+    dry_run: bool = False
 
     @property
     def history_size(self) -> int:
@@ -87,6 +92,17 @@ class Settings:
 
 
 SECRETS_BACKENDS = ("auto", "system", "cryptfile")
+
+
+def default_data_dir() -> Path:
+    """Audit log, case file, evidence: ``$XDG_DATA_HOME/sickbay`` (``SICKBAY_AUDIT_LOG``
+    overrides the audit log's path)."""
+    return platformdirs.user_data_path(APP_NAME)
+
+
+def _default_audit_log() -> Path:
+    explicit = os.environ.get("SICKBAY_AUDIT_LOG")
+    return Path(explicit).expanduser() if explicit else default_data_dir() / "audit.jsonl"
 
 
 def default_config_path() -> Path:
@@ -102,7 +118,9 @@ def _number(data: dict[str, Any], key: str, default: float, where: Path) -> floa
 
 def parse_settings(data: dict[str, Any], where: Path) -> Settings:
     """Validate the decoded TOML document."""
-    known = {"interval", "theme", "history_minutes", "keymap", "hosts", "secrets_backend"}
+    known = {
+        "interval", "theme", "history_minutes", "keymap", "hosts", "secrets_backend", "audit_log",
+    }  # fmt: skip
     warnings = tuple(
         f"{where}: unknown setting '{key}' ignored" for key in data if key not in known
     )
@@ -125,7 +143,11 @@ def parse_settings(data: dict[str, Any], where: Path) -> Settings:
         raise ConfigError(
             f"{where}: 'secrets_backend' must be one of {', '.join(SECRETS_BACKENDS)}"
         )
+    audit = data.get("audit_log")
+    if audit is not None and not isinstance(audit, str):
+        raise ConfigError(f"{where}: 'audit_log' must be a path")
     return Settings(
+        audit_log=Path(audit).expanduser() if audit else _default_audit_log(),
         secrets_backend=secrets_backend,
         interval=interval,
         theme=theme,

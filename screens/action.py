@@ -1,0 +1,167 @@
+"""A response action's preview and confirmation, then its progress and result.
+
+The preview shows exactly what will run and where (the plan's steps: command lines or API calls),
+its risk and its undo. Focus starts on Cancel. Destructive and irreversible actions are confirmed
+by typing the host's name. In dry-run mode there is nothing to confirm: the preview is all.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from domain.actions import ActionPlan, ActionResult, Outcome, Risk
+from domain.i18n import Language, tr
+from widgets.safe import host_text
+
+RISK_STYLE = {
+    Risk.READ_ONLY: "green",
+    Risk.REVERSIBLE: "yellow",
+    Risk.DESTRUCTIVE: "bold red",
+    Risk.IRREVERSIBLE: "bold red reverse",
+}
+
+
+def plan_text(plan: ActionPlan, lang: Language = "en") -> Text:
+    """The plan, every piece of host text shown literally (escaped), never as markup."""
+    text = Text()
+    text.append(f"{tr('action.host', lang)}  ")
+    text.append_text(host_text(plan.host, "bold"))
+    text.append(f"\n{tr('action.subject', lang)}  ")
+    text.append_text(host_text(plan.subject))
+    text.append(f"\n{tr('action.risk', lang)}  ")
+    text.append(plan.risk.label, style=RISK_STYLE[plan.risk])
+    text.append(f"\n\n{tr('action.steps', lang)}\n", style="bold")
+    for number, step in enumerate(plan.steps, 1):
+        text.append(f" {number}. ")
+        text.append_text(host_text(step.what))
+        text.append("\n    $ ", style="dim")
+        text.append_text(host_text(step.exact, "cyan"))
+        text.append("\n")
+    if plan.undo is not None:
+        action, params = plan.undo
+        args = " ".join(f"{k}={v}" for k, v in params.items())
+        text.append(f"\n{tr('action.undo', lang)}  ")
+        text.append_text(host_text(f"{action} {args}".rstrip()))
+        text.append("\n")
+    for warning in plan.warnings:
+        text.append("\n! ", style="bold yellow")
+        text.append_text(host_text(warning, "yellow"))
+    return text
+
+
+class ActionScreen(ModalScreen[bool]):
+    """Dismissed with True only on an explicit confirmation (and, where required, the host's
+    name typed exactly)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="action.cancel")]
+
+    def __init__(self, plan: ActionPlan, *, dry_run: bool = False, lang: Language = "en") -> None:
+        super().__init__()
+        self.plan, self.dry_run, self.lang = plan, dry_run, lang
+
+    def compose(self) -> ComposeResult:
+        plan, lang = self.plan, self.lang
+        title = tr("action.title_dry" if self.dry_run else "action.title", lang, action=plan.action)
+        with VerticalScroll(id="action-body"):
+            yield Static(Text(title, style="bold"))
+            yield Static(plan_text(plan, lang), id="action-plan")
+            if plan.needs_typed_confirmation and not self.dry_run:
+                prompt = Text(tr("action.type_host", lang) + " ")
+                prompt.append_text(host_text(plan.host, "bold"))
+                yield Static(prompt)
+                yield Input(placeholder=plan.host[:40], id="typed")
+            with Horizontal(id="confirm-buttons"):
+                yield Button(tr("common.cancel", lang), id="cancel", variant="primary")
+                if not self.dry_run:
+                    yield Button(
+                        tr("action.execute", lang),
+                        id="confirm",
+                        variant="error",
+                        disabled=plan.needs_typed_confirmation,
+                    )
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Input.Changed, "#typed")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value != self.plan.host
+
+    @on(Input.Submitted, "#typed")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value == self.plan.host:
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        confirmed = event.button.id == "confirm" and not event.button.disabled
+        self.dismiss(confirmed)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+OUTCOME_STYLE = {
+    Outcome.DONE: "bold green",
+    Outcome.UNVERIFIED: "bold yellow",
+    Outcome.FAILED: "bold red",
+    Outcome.DRY_RUN: "bold",
+    Outcome.CANCELLED: "dim",
+}
+
+
+class ResultScreen(ModalScreen[None]):
+    """What happened: the outcome, what the verification read back, the state left behind."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="result.close"),
+        Binding("enter", "close", "Close", show=False, id="result.close_enter"),
+    ]
+
+    def __init__(self, plan: ActionPlan, result: ActionResult, lang: Language = "en") -> None:
+        super().__init__()
+        self.plan, self.result, self.lang = plan, result, lang
+
+    def compose(self) -> ComposeResult:
+        result, lang = self.result, self.lang
+        text = Text()
+        text.append(f"{self.plan.action}: ", style="bold")
+        text.append(result.outcome.value, style=OUTCOME_STYLE[result.outcome])
+        text.append("\n\n")
+        text.append_text(host_text(result.summary))
+        if result.verification:
+            text.append(f"\n\n{tr('action.verification', lang)}\n", style="bold")
+            text.append_text(host_text(result.verification))
+        if result.state:
+            text.append(f"\n\n{tr('action.state', lang)}\n", style="bold")
+            text.append_text(host_text(result.state))
+        for path, digest in result.evidence[:20]:
+            text.append("\n")
+            text.append_text(host_text(f"{digest}  {path}", "dim"))
+        if result.request_ids:
+            text.append(f"\n\n{tr('action.request_ids', lang)} ", style="bold")
+            text.append(", ".join(result.request_ids))
+        if result.undo is not None:
+            action, params = result.undo
+            args = " ".join(f"{k}={v}" for k, v in params.items())
+            text.append(f"\n{tr('action.undo', lang)}  ")
+            text.append_text(host_text(f"{action} {args}".rstrip()))
+        with VerticalScroll(id="action-body"):
+            yield Static(text)
+            with Horizontal(id="confirm-buttons"):
+                yield Button(tr("common.close", lang), id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
