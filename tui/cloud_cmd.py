@@ -1,0 +1,373 @@
+"""``sickbay cloud``: the cloud instances behind the hosts, and response actions on them, headless.
+
+    sickbay cloud list [--provider aliyun|tencent] [--region R] [--profile P] [--endpoint URL]
+                       [--format json|table]
+    sickbay cloud act INSTANCE ACTION [--provider P] [--region R] [--address A]
+                      [--operator-address A] [--groups G,G] [--group G] [--script TEXT]
+                      [--timeout S] [--yes] [--dry-run] [--endpoint URL] [--audit-log PATH]
+
+ACTION is one of ``backends.cloud.actions.CLOUD_ACTIONS`` (snapshot, isolate, unisolate, block,
+unblock, stop, force-stop, start, reboot, run-command). The action is planned first (reads only)
+and its preview printed: the exact API calls. ``--dry-run`` stops there. Otherwise an action
+that changes anything runs with ``--yes`` or, on a terminal, after confirmation (destructive and
+irreversible ones: typing the instance id); when stdin is not a terminal and there is no
+``--yes``, nothing runs (exit 1). Every outcome (dry runs and refusals included) is appended to
+the audit log: ``--audit-log``, else ``$SICKBAY_AUDIT_LOG``, else ``audit.jsonl`` in the data
+directory.
+
+The access key comes from ``backends.cloud.credentials`` (secret store, environment, the CLIs'
+profile files; the source is shown, never the secret). The provider is ``--provider``, else
+guessed from the instance id (``ins-``: Tencent, ``i-``: Alibaba); the region is ``--region``,
+else the one stored with the key, else ``TENCENTCLOUD_REGION`` / ``ALIBABA_CLOUD_REGION_ID``.
+Names, tags and command output are shown through ``domain.sanitize.visible``.
+
+Exit status: 0 done (or listed, or previewed), 1 not done (failed, refused, not confirmed, a
+cloud error), 2 usage error (no key, no region, bad parameters), 3 done but not verified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, cast
+
+from backends.audit_log import AuditLog
+from backends.cloud import actions
+from backends.cloud.credentials import CloudCredential, Lookup, lookup
+from domain.actions import ActionError, ActionPlan, ActionResult, Outcome, Risk
+from domain.cloud import PROVIDERS, CloudError, CloudProvider, Instance, ProviderName
+from domain.sanitize import visible
+from tui.audit_cmd import audit_path
+
+EXIT_USAGE, EXIT_UNVERIFIED = 2, 3
+REGION_ENV: dict[ProviderName, tuple[str, ...]] = {
+    "tencent": ("TENCENTCLOUD_REGION",),
+    "aliyun": ("ALIBABA_CLOUD_REGION_ID", "ALIYUN_REGION_ID"),
+}
+
+
+class UsageError(Exception):
+    """Something the operator must fix (no key, no region); the message says what."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--provider", choices=PROVIDERS, help="aliyun or tencent")
+    parser.add_argument("--region", help="the region (ap-guangzhou, cn-hangzhou, ...)")
+    parser.add_argument("--profile", help="the credentials profile (default: default)")
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="API endpoint override (https://host[:port]; plain http only to loopback)",
+    )
+    parser.add_argument(
+        "--secrets-backend",
+        choices=("auto", "system", "cryptfile"),
+        help="where stored keys are (default: the config's secrets_backend)",
+    )
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "cloud",
+        help="list cloud instances, act on one (isolate, snapshot, stop...)",
+        description=(
+            "The cloud instances (Alibaba Cloud ECS, Tencent Cloud CVM) behind the hosts. `list` "
+            "shows them; `act` plans a response action, prints the exact API calls, and runs it "
+            "after confirmation (--yes, or on a terminal), then verifies and records it in the "
+            "audit log."
+        ),
+    )
+    commands = parser.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
+    listing = commands.add_parser("list", help="list the instances of a region")
+    _common(listing)
+    listing.add_argument("--format", choices=("json", "table"), default="table")
+
+    act = commands.add_parser(
+        "act",
+        help="plan, confirm, run, verify and record an action on an instance",
+        description="Actions: " + ", ".join(actions.CLOUD_ACTIONS),
+    )
+    act.add_argument("instance", metavar="INSTANCE", help="the instance id")
+    act.add_argument(
+        "action", metavar="ACTION", choices=tuple(actions.CLOUD_ACTIONS), help="see above"
+    )
+    _common(act)
+    act.add_argument("--address", help="block/unblock: the address or CIDR")
+    act.add_argument(
+        "--operator-address", help="isolate: the address SSH stays open from (yours, as seen)"
+    )
+    act.add_argument("--group", help="isolate/block: the security group to use")
+    act.add_argument("--groups", help="unisolate: the groups to restore (comma-separated)")
+    act.add_argument("--script", help="run-command: the shell script")
+    act.add_argument("--timeout", help="run-command: seconds (default 60)")
+    act.add_argument("--yes", action="store_true", help="do it without asking")
+    act.add_argument("--dry-run", action="store_true", help="only preview (recorded)")
+    act.add_argument("--audit-log", metavar="PATH", help="the audit log (JSON lines)")
+
+
+# --- provider and credentials -----------------------------------------------------------------
+
+
+def guess_provider(instance_id: str) -> ProviderName | None:
+    if instance_id.startswith("ins-"):
+        return "tencent"
+    if instance_id.startswith("i-"):
+        return "aliyun"
+    return None
+
+
+def _secrets_backend(args: argparse.Namespace) -> str:
+    if getattr(args, "secrets_backend", None):
+        return str(args.secrets_backend)
+    from tui.config import ConfigError, load_settings  # noqa: PLC0415
+
+    try:
+        return load_settings(getattr(args, "config", None)).secrets_backend
+    except ConfigError:
+        return "auto"
+
+
+def find_credential(provider: ProviderName, args: argparse.Namespace) -> CloudCredential:
+    from tui.credentials_cmd import open_store  # noqa: PLC0415
+
+    store = open_store(cast(Any, _secrets_backend(args)))
+    result: Lookup = lookup(provider, args.profile, store=store)
+    for warning in result.warnings:
+        print(f"sickbay cloud: ! {visible(warning)}", file=sys.stderr)
+    if result.credential is None:
+        raise UsageError(
+            f"no {provider} access key found (tried: {'; '.join(result.tried)}); "
+            f"store one with `sickbay credentials set {provider}`"
+        )
+    print(f"credentials: {visible(result.credential.describe())}", file=sys.stderr)
+    return result.credential
+
+
+def _region(provider: ProviderName, args: argparse.Namespace, credential: CloudCredential) -> str:
+    if args.region:
+        return str(args.region)
+    if credential.region:
+        return credential.region
+    for var in REGION_ENV[provider]:
+        if os.environ.get(var, "").strip():
+            return os.environ[var].strip()
+    raise UsageError(f"which region? give --region (or set {REGION_ENV[provider][0]})")
+
+
+def make_provider(provider: ProviderName, args: argparse.Namespace) -> CloudProvider:
+    credential = find_credential(provider, args)
+    region = _region(provider, args, credential)
+    try:
+        if provider == "tencent":
+            from backends.cloud.tencent import TencentProvider  # noqa: PLC0415
+
+            return TencentProvider(credential, region, endpoint=args.endpoint)
+        from backends.cloud.aliyun import AliyunProvider  # noqa: PLC0415
+
+        return AliyunProvider(
+            region, credential.key_id, credential.secret, credential.token, endpoint=args.endpoint
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+def _instance_json(instance: Instance) -> dict[str, Any]:
+    data = dataclasses.asdict(instance)
+    data["tags"] = dict(instance.tags)
+    return data
+
+
+def _table(instances: Sequence[Instance]) -> str:
+    header = ("PROVIDER", "REGION", "ID", "NAME", "STATE", "PRIVATE", "PUBLIC", "GROUPS", "ZONE")
+    rows = [header] + [
+        (
+            i.provider,
+            i.region,
+            visible(i.id),
+            visible(i.name),
+            i.state,
+            ",".join(i.private_ips),
+            ",".join(i.public_ips),
+            visible(",".join(i.security_group_ids)),
+            visible(i.zone),
+        )
+        for i in instances
+    ]
+    widths = [max(len(row[n]) for row in rows) for n in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    providers: tuple[ProviderName, ...] = (args.provider,) if args.provider else PROVIDERS
+    found: list[Instance] = []
+    errors = 0
+    for name in providers:
+        try:
+            provider = make_provider(name, args)
+            found.extend(provider.list_instances())
+        except UsageError as exc:
+            if args.provider:  # asked for this one: a usage error
+                raise
+            print(f"sickbay cloud: {name}: skipped: {visible(str(exc))}", file=sys.stderr)
+        except CloudError as exc:
+            errors += 1
+            print(f"sickbay cloud: {name}: {visible(str(exc))}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps([_instance_json(i) for i in found], indent=2))
+    else:
+        print(_table(found))
+    return 1 if errors else 0
+
+
+# --- act --------------------------------------------------------------------------------------
+
+
+def params_of(args: argparse.Namespace) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for option, key in (
+        ("address", "cidr"),
+        ("operator_address", "operator"),
+        ("group", "group"),
+        ("groups", "groups"),
+        ("script", "script"),
+        ("timeout", "timeout"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            params[key] = value
+    return params
+
+
+def preview(plan: ActionPlan) -> str:
+    """The plan as text, each field made visible on its own."""
+    v = visible
+    lines = [f"{v(plan.action)} on {v(plan.host)}: {v(plan.subject)}  [{plan.risk.label}]"]
+    for number, step in enumerate(plan.steps, 1):
+        lines.append(f"  {number}. {v(step.what)}")
+        lines.extend(f"     $ {v(line)}" for line in step.exact.splitlines() or [""])
+    if plan.undo is not None:
+        action, params = plan.undo
+        undo_args = " ".join(f"{v(str(k))}={v(str(val))}" for k, val in params.items())
+        lines.append(f"  undo: {v(action)} {undo_args}".rstrip())
+    lines.extend(f"  ! {v(warning)}" for warning in plan.warnings)
+    return "\n".join(lines)
+
+
+def report(result: ActionResult) -> str:
+    v = visible
+    lines = [f"{result.outcome.value}: {v(result.summary)}"]
+    if result.verification:
+        lines.append(f"  verified: {v(result.verification)}")
+    if result.state:
+        lines.append(f"  state: {v(result.state)}")
+    if result.request_ids:
+        lines.append(f"  request ids: {v(', '.join(result.request_ids))}")
+    output = result.details.get("output")
+    if isinstance(output, str) and output:
+        lines.append("  output:")
+        lines.extend(f"    | {v(line)}" for line in output.splitlines())
+    if result.undo is not None:
+        action, params = result.undo
+        undo_args = " ".join(f"{v(str(k))}={v(str(val))}" for k, val in params.items())
+        lines.append(f"  undo: {v(action)} {undo_args}".rstrip())
+    return "\n".join(lines)
+
+
+def _confirmed(plan: ActionPlan, instance_id: str) -> bool:
+    if plan.needs_typed_confirmation:
+        answer = input(f"type the instance id ({visible(instance_id)}) to go ahead: ")
+        return answer.strip() == instance_id
+    return input("go ahead? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _record(log: AuditLog, plan: ActionPlan, result: ActionResult) -> None:
+    entry = log.record_action(plan, result)
+    print(f"audit: entry {entry['seq']} in {log.path}", file=sys.stderr)
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    name = args.provider or guess_provider(args.instance)
+    if name is None:
+        raise UsageError(f"which provider is {args.instance!r}? give --provider")
+    provider = make_provider(cast(ProviderName, name), args)
+    log = AuditLog(audit_path(args.audit_log))
+    try:
+        plan = actions.plan(provider, args.action, args.instance, params_of(args))
+    except ActionError as exc:
+        print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
+        return 1
+    print(preview(plan))
+    if args.dry_run:
+        result = ActionResult(Outcome.DRY_RUN, "previewed only (dry run): nothing was changed")
+        _record(log, plan, result)
+        print(report(result))
+        return 0
+    if not args.yes and plan.risk is not Risk.READ_ONLY:
+        if not sys.stdin.isatty():
+            why = "not confirmed: stdin is not a terminal and --yes was not given"
+        elif not _confirmed(plan, args.instance):
+            why = "not confirmed by the operator"
+        else:
+            why = ""
+        if why:
+            result = ActionResult(Outcome.CANCELLED, why + ": nothing was done")
+            _record(log, plan, result)
+            print(report(result))
+            return 1
+
+    def progress(line: str) -> None:
+        print(f"  … {visible(line)}", file=sys.stderr)
+
+    interrupted = False
+    before = len(provider.calls())
+    try:
+        result = actions.execute(provider, plan, progress)
+    except ActionError as exc:
+        result = ActionResult(Outcome.FAILED, f"not run: {exc}", state="nothing was changed")
+    except KeyboardInterrupt:  # half done, maybe: recorded as such, never silently
+        interrupted = True
+        result = ActionResult(
+            Outcome.UNVERIFIED,
+            "interrupted by the operator while running",
+            state="unknown: some calls may have been made; read the instance back",
+            request_ids=tuple(
+                r.request_id for r in provider.calls()[before:] if r.ok and r.request_id
+            ),
+        )
+    _record(log, plan, result)
+    if interrupted:
+        print(report(result))
+        return 130
+    print(report(result))
+    if result.outcome is Outcome.UNVERIFIED:
+        return EXIT_UNVERIFIED
+    return 0 if result.ok else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.cloud_command == "list":
+            return cmd_list(args)
+        return cmd_act(args)
+    except UsageError as exc:
+        print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except CloudError as exc:
+        print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+    except EOFError:
+        print("sickbay cloud: no answer: nothing was done", file=sys.stderr)
+        return 1
