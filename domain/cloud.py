@@ -204,3 +204,15 @@ class CloudProvider(Protocol):
         ...
 
     def command_result(self, instance_id: str, invocation_id: str) -> CommandResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """Everything the cloud screen shows about one host's instance, read at ``read_at``."""
+
+    instance: Instance
+    how: str  # how the host was matched to it ("i-abc (configured instance id)")
+    groups: tuple[SecurityGroup, ...] = ()
+    disks: tuple[Disk, ...] = ()
+    snapshots: tuple[Snapshot, ...] = ()
+    read_at: float = 0.0  # epoch seconds

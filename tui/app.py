@@ -20,6 +20,7 @@ from domain.history import MetricHistory
 from domain.sanitize import visible
 from domain.source import HostKeyTrust, PassphraseInput, Source, SourceError
 from screens.action import ActionScreen, ResultScreen
+from screens.cloud import CloudScreen
 from screens.confirm import ConfirmScreen
 from screens.fleet import FleetScreen
 from screens.help import HelpScreen, binding_rows
@@ -32,12 +33,22 @@ from screens.messages import (
     SourceFailed,
 )
 from screens.passphrase import PassphraseAnswer, PassphraseQuestion, PassphraseScreen
+from tui.cloud_desk import CloudDesk, NoCloud
 from tui.commands import HostCommands
 from tui.config import Settings
 from tui.passphrases import PassphraseKeeper
 from tui.responder import Responder
 from tui.watch import HostWatch
 from widgets.safe import host_text
+
+# Action ids the host and cloud screens send that are cloud actions (a finding's "isolate" and
+# "snapshot" too), and the cloud action each one is.
+CLOUD_FOR = {
+    "isolate": "isolate",
+    "snapshot": "snapshot",
+    **{f"cloud:{a}": a for a in ("snapshot", "isolate", "unisolate", "stop", "force-stop")},
+    **{f"cloud:{a}": a for a in ("start", "reboot", "block", "unblock", "run-command")},
+}
 
 # With several hosts, those not on screen run the detection rules on every Nth sample only.
 BACKGROUND_DETECT_EVERY = 5
@@ -67,6 +78,7 @@ class SickbayApp(App[None]):
         settings: Settings | None = None,
         detector: Callable[[], Detector] = Detector,
         responder: Responder | None = None,
+        cloud: CloudDesk | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
@@ -86,6 +98,7 @@ class SickbayApp(App[None]):
         }
         self.watches = [HostWatch(source, detector()) for source in self.sources]
         self.passphrases = PassphraseKeeper(self.settings.secrets_backend)
+        self.cloud = cloud or CloudDesk(self.settings)
         for source in self.sources:
             if isinstance(source, PassphraseInput) and hasattr(source, "passphrase_lookup"):
                 source.passphrase_lookup = self.passphrases.lookup
@@ -167,6 +180,15 @@ class SickbayApp(App[None]):
     @on(ActionRequested)
     def _action_requested(self, message: ActionRequested) -> None:
         source = self._source(message.host)
+        cloud = CLOUD_FOR.get(message.action)
+        if source is not None and cloud is not None:
+            self.run_worker(
+                self._run_cloud_action(source, cloud, message.params),
+                name=f"cloud {cloud}",
+                group="action",
+                exit_on_error=False,
+            )
+            return
         if source is None or not self.responder.known(message.action):
             self.notify(f"{message.action}: not available for this host", markup=False)
             return
@@ -203,9 +225,74 @@ class SickbayApp(App[None]):
             watch.refresh_facts()  # what the action changed shows on the next sample
         await self.push_screen_wait(ResultScreen(done.plan, done.result))
 
+    async def _run_cloud_action(self, source: Source, action: str, params: dict[str, str]) -> None:
+        async def confirm(plan: ActionPlan) -> bool:
+            confirmed: bool = await self.push_screen_wait(ActionScreen(plan))
+            return confirmed
+
+        def progress(line: str) -> None:  # from the SDK's thread
+            self.call_from_thread(self.notify, visible(line), title=action, timeout=3, markup=False)
+
+        params = dict(params)
+        if "instance" not in params and isinstance(self.screen, CloudScreen) and self.screen.view:
+            params["instance"] = self.screen.view.instance.id
+        try:
+            done = await self.responder.run_cloud_action(
+                self.cloud, source.name, action, params,
+                confirm=confirm, incident=None, progress=progress,
+            )  # fmt: skip
+        except Exception as exc:
+            self.notify(visible(str(exc)), title=action, severity="error", markup=False)
+            return
+        if done.result.outcome is Outcome.DRY_RUN:
+            await self.push_screen_wait(ActionScreen(done.plan, dry_run=True))
+            return
+        if done.result.outcome is Outcome.CANCELLED:
+            self.notify(f"{action}: cancelled, nothing was done", markup=False)
+            return
+        await self.push_screen_wait(ResultScreen(done.plan, done.result))
+        if isinstance(self.screen, CloudScreen):
+            self._read_cloud(self.screen)
+
+    def _addresses(self, source: Source) -> list[str]:
+        """Where a host is reached and what it reports: for matching it to its instance."""
+        found = []
+        target = getattr(source, "target", None)
+        if target is not None:
+            found.append(str(target.host))
+        snapshot = self.records[source.name].snapshot
+        if snapshot is not None:
+            found.extend(s.local_addr for s in snapshot.sockets if s.local_addr)
+        return [a for a in dict.fromkeys(found) if a not in ("0.0.0.0", "::", "127.0.0.1", "::1")]
+
+    def _read_cloud(self, screen: CloudScreen) -> None:
+        source = self._source(screen.host)
+        if source is None:
+            return
+        addresses = self._addresses(source)
+
+        async def read() -> None:
+            try:
+                view = await asyncio.to_thread(self.cloud.view, screen.host, addresses)
+            except NoCloud as exc:
+                screen.show(None, str(exc))
+            except Exception as exc:  # a provider that cannot be built, the SDK: say it
+                screen.show(None, f"{type(exc).__name__}: {exc}")
+            else:
+                screen.show(view)
+
+        self.run_worker(read(), group=f"cloud:{screen.host}", exclusive=True, exit_on_error=False)
+
     @on(ScreenRequested)
     def _screen_requested(self, message: ScreenRequested) -> None:
-        self.notify(f"the {message.screen} screen is not available yet", markup=False)
+        if message.screen == "cloud":
+            screen = CloudScreen(message.host, read_only=self.settings.read_only)
+            self.push_screen(screen)
+            self._read_cloud(screen)
+        elif message.screen == "cloud-refresh" and isinstance(self.screen, CloudScreen):
+            self._read_cloud(self.screen)
+        else:
+            self.notify(f"the {message.screen} screen is not available yet", markup=False)
 
     def _source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)

@@ -37,6 +37,8 @@ from typing import Any
 
 import platformdirs
 
+from domain.i18n import Language, pick_language
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10
@@ -68,6 +70,19 @@ class HostEntry:
 
 
 @dataclass(frozen=True)
+class CloudSettings:
+    """``[cloud]``: which account and region hosts without their own are looked up in, API
+    endpoint overrides (private regions, tests), and the operator's address that isolation
+    keeps SSH open for (default: the address the host sees our SSH connection come from)."""
+
+    provider: str | None = None  # "aliyun" or "tencent"
+    region: str | None = None
+    profile: str | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)  # provider -> endpoint
+    operator_address: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     interval: float = 2.0
     theme: str = "textual-dark"
@@ -84,6 +99,13 @@ class Settings:
     audit_log: Path = field(default_factory=lambda: _default_audit_log())  # noqa: PLW0108 (defined below)
     read_only: bool = False
     dry_run: bool = False
+    language: str = "auto"  # "en", "zh", or "auto": from LANG/LC_* (domain.i18n)
+    cloud: CloudSettings = field(default_factory=lambda: CloudSettings())  # noqa: PLW0108
+
+    @property
+    def lang(self) -> Language:
+        """The UI's language: the configured one, else the locale's."""
+        return pick_language(self.language, os.environ)
 
     @property
     def history_size(self) -> int:
@@ -120,6 +142,7 @@ def parse_settings(data: dict[str, Any], where: Path) -> Settings:
     """Validate the decoded TOML document."""
     known = {
         "interval", "theme", "history_minutes", "keymap", "hosts", "secrets_backend", "audit_log",
+        "cloud", "language",
     }  # fmt: skip
     warnings = tuple(
         f"{where}: unknown setting '{key}' ignored" for key in data if key not in known
@@ -146,7 +169,16 @@ def parse_settings(data: dict[str, Any], where: Path) -> Settings:
     audit = data.get("audit_log")
     if audit is not None and not isinstance(audit, str):
         raise ConfigError(f"{where}: 'audit_log' must be a path")
+    language = data.get("language", "auto")
+    try:
+        if not isinstance(language, str):
+            raise ValueError(language)
+        pick_language(language, {})
+    except ValueError:
+        raise ConfigError(f'{where}: language must be "en", "zh" or "auto"') from None
     return Settings(
+        language=language,
+        cloud=_cloud(data.get("cloud", {}), where),
         audit_log=Path(audit).expanduser() if audit else _default_audit_log(),
         secrets_backend=secrets_backend,
         interval=interval,
@@ -156,6 +188,34 @@ def parse_settings(data: dict[str, Any], where: Path) -> Settings:
         hosts=_hosts(data.get("hosts", []), where),
         path=where,
         warnings=warnings,
+    )
+
+
+_CLOUD_FIELDS = ("provider", "region", "profile", "operator_address")
+
+
+def _cloud(value: object, where: Path) -> CloudSettings:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [cloud] must be a table")
+    for key, item in value.items():
+        if key == "endpoints":
+            if not isinstance(item, dict) or not all(
+                k in ("aliyun", "tencent") and isinstance(v, str) for k, v in item.items()
+            ):
+                raise ConfigError(f'{where}: [cloud.endpoints] maps aliyun/tencent to "host:port"')
+        elif key not in _CLOUD_FIELDS:
+            raise ConfigError(f"{where}: [cloud] has no setting '{key}'")
+        elif not isinstance(item, str):
+            raise ConfigError(f"{where}: [cloud] '{key}' must be a string")
+    provider = value.get("provider")
+    if provider not in (None, "aliyun", "tencent"):
+        raise ConfigError(f"{where}: [cloud] provider must be aliyun or tencent")
+    return CloudSettings(
+        provider=provider,
+        region=value.get("region"),
+        profile=value.get("profile"),
+        endpoints=dict(value.get("endpoints", {})),
+        operator_address=value.get("operator_address"),
     )
 
 

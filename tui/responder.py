@@ -10,6 +10,7 @@ path the command line uses too. The confirmation is the UI's :class:`screens.act
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,16 @@ from backends.audit_log import AuditLog
 from backends.evidence_store import incident_evidence_dir
 from backends.hostactions import registry
 from backends.hostactions.base import ActionContext
-from backends.hostactions.runner import run_action
+from backends.hostactions.runner import NOTHING_DONE, run_action
 from backends.hostexec_local import LocalExec
 from backends.hostexec_ssh import SshExec
 from backends.local import LocalSource
 from backends.ssh import SshSource
-from domain.actions import ActionPlan, ActionResult
+from domain.actions import ActionError, ActionPlan, ActionResult, Outcome, Risk
+from domain.cloud import CloudError
 from domain.hostexec import HostExec
 from domain.source import Source
+from tui.cloud_desk import CloudDesk, NoCloud
 
 Confirm = Callable[[ActionPlan], Awaitable[bool]]
 
@@ -105,6 +108,68 @@ class Responder:
         )
         head = self.audit.head()
         return Done(plan, result, None if head is None else head[1])
+
+    async def run_cloud_action(
+        self,
+        desk: CloudDesk,
+        host: str,
+        action_id: str,
+        params: Mapping[str, str],
+        *,
+        confirm: Confirm,
+        incident: str | None,
+        progress: Callable[[str], None],
+    ) -> Done:
+        """The same path as host actions: plan (reads only) -> dry run or confirmation ->
+        execute (the blocking SDK, in a thread) -> audit entry for every outcome."""
+        if self.read_only:
+            raise PermissionError("read-only mode: no actions")
+        if action_id == "unisolate" and "groups" not in params:
+            undo = self.last_undo("isolate", params.get("instance", ""))
+            if undo is None:
+                raise ActionError("no recorded isolation of this instance to undo")
+            params = {**params, **undo}
+        try:
+            plan = await asyncio.to_thread(desk.plan, host, action_id, params)
+        except (ActionError, NoCloud) as exc:
+            plan = ActionPlan(
+                action_id, host, "(could not be planned)", dict(params), (), Risk.READ_ONLY
+            )
+            result = ActionResult(
+                Outcome.FAILED, f"cannot plan {action_id}: {exc}", state=NOTHING_DONE
+            )
+            return self._record(plan, result, incident)
+        if self.dry_run:
+            result = ActionResult(Outcome.DRY_RUN, f"dry run: {NOTHING_DONE}", state=NOTHING_DONE)
+            return self._record(plan, result, incident)
+        if not await confirm(plan):
+            result = ActionResult(
+                Outcome.CANCELLED, f"cancelled: {NOTHING_DONE}", state=NOTHING_DONE
+            )
+            return self._record(plan, result, incident)
+        try:
+            result = await asyncio.to_thread(desk.execute, host, plan, progress)
+        except (ActionError, NoCloud, CloudError) as exc:
+            result = ActionResult(
+                Outcome.FAILED, f"{action_id} failed: {exc}", state="unknown: check the instance"
+            )
+        return self._record(plan, result, incident)
+
+    def _record(self, plan: ActionPlan, result: ActionResult, incident: str | None) -> Done:
+        entry = self.audit.record_action(plan, result, incident=incident)
+        return Done(plan, result, str(entry["hash"]))
+
+    def last_undo(self, action: str, instance_id: str) -> dict[str, str] | None:
+        """The undo params the last successful ``action`` on ``instance_id`` recorded."""
+        for entry in reversed(self.audit.entries()):
+            if entry.get("action") != action or entry.get("outcome") != "done":
+                continue
+            if entry.get("params", {}).get("instance_id") != instance_id:
+                continue
+            undo = entry.get("undo")
+            if isinstance(undo, list) and len(undo) == 2 and isinstance(undo[1], dict):
+                return {str(k): str(v) for k, v in undo[1].items()}
+        return None
 
     def known(self, action_id: str) -> bool:
         return action_id in registry.ACTIONS

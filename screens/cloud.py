@@ -1,0 +1,127 @@
+"""The cloud instance behind a host: state, addresses, security groups with their rules, disks,
+snapshots with their progress, tags; and the cloud actions (each previewed with its exact API
+calls, confirmed, verified and recorded by the app)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from domain.cloud import InstanceView
+from screens.messages import ActionRequested, ScreenRequested
+from widgets.safe import host_text
+
+# Cloud action ids as the app routes them (host actions have their own "block").
+CLOUD_KEYS = {
+    "snapshot": "cloud:snapshot",
+    "isolate": "cloud:isolate",
+    "unisolate": "cloud:unisolate",
+    "stop": "cloud:stop",
+    "force-stop": "cloud:force-stop",
+    "start": "cloud:start",
+    "reboot": "cloud:reboot",
+}
+
+
+def view_text(view: InstanceView) -> Text:
+    """The instance in plain Text (tags, names and descriptions are not ours: shown literally)."""
+    i = view.instance
+    t = Text()
+    t.append(f"{i.provider}  {i.region} {i.zone}\n", style="bold")
+    t.append("Instance   ")
+    t.append(i.id, style="bold")
+    t.append("  ")
+    t.append_text(host_text(i.name))
+    t.append(f"\nMatched    {view.how}\n")
+    style = "green" if i.state == "running" else "yellow"
+    t.append("State      ")
+    t.append(f"{i.state}", style=f"bold {style}")
+    t.append(f" ({i.raw_state})\n" if i.raw_state else "\n")
+    t.append(f"Private    {', '.join(i.private_ips) or '-'}\n")
+    t.append(f"Public     {', '.join(i.public_ips) or '-'}\n")
+    t.append(f"VPC        {i.vpc_id or '-'}   type {i.instance_type or '-'}\n")
+    if i.tags:
+        t.append("Tags       ")
+        t.append_text(host_text(", ".join(f"{k}={v}" for k, v in i.tags)))
+        t.append("\n")
+    t.append("\nSecurity groups\n", style="bold")
+    for group in view.groups:
+        t.append(f"  {group.id} ", style="bold")
+        t.append_text(host_text(group.name))
+        t.append("\n")
+        for r in group.rules:
+            colour = "green" if r.policy == "accept" else "red"
+            t.append(f"    {r.direction:<7} ")
+            t.append(f"{r.policy:<6}", style=colour)
+            t.append(f" {r.protocol:<4} {r.ports:<11} {r.cidr:<20} prio {r.priority}\n")
+    t.append("\nDisks\n", style="bold")
+    for disk in view.disks:
+        t.append(f"  {disk.id}  {disk.kind:<6} {disk.size_gb} GB  {disk.category} {disk.device}\n")
+    t.append("\nSnapshots (recent)\n", style="bold")
+    if not view.snapshots:
+        t.append("  none\n", style="yellow")
+    for snap in view.snapshots[:10]:
+        colour = {"accomplished": "green", "failed": "red"}.get(snap.status, "yellow")
+        t.append(f"  {snap.id}  {snap.disk_id}  ")
+        t.append(f"{snap.status} {snap.progress}%", style=colour)
+        t.append(f"  {snap.created}\n")
+    age = time.time() - view.read_at if view.read_at else 0.0
+    t.append(f"\nread {age:.0f} s ago (r reads again)", style="dim")
+    return t
+
+
+class CloudScreen(Screen[None]):
+    BINDINGS = [
+        Binding("s", "act('snapshot')", "Snapshot", id="cloud.snapshot"),
+        Binding("i", "act('isolate')", "Isolate", id="cloud.isolate"),
+        Binding("U", "act('unisolate')", "Un-isolate", id="cloud.unisolate"),
+        Binding("S", "act('stop')", "Stop", show=False, id="cloud.stop"),
+        Binding("ctrl+s", "act('force-stop')", "Force stop", show=False, id="cloud.force_stop"),
+        Binding("T", "act('start')", "Start", show=False, id="cloud.start"),
+        Binding("R", "act('reboot')", "Reboot", show=False, id="cloud.reboot"),
+        Binding("r", "reread", "Refresh", id="cloud.refresh"),
+        Binding("escape", "back", "Back", id="cloud.back"),
+    ]
+
+    def __init__(self, host: str, *, read_only: bool = False) -> None:
+        super().__init__()
+        self.host, self.read_only = host, read_only
+        self.view: InstanceView | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="cloud-body"):
+            yield Static(Text(f"Reading the cloud instance of {self.host}..."), id="cloud-view")
+        yield Footer()
+
+    def show(self, view: InstanceView | None, problem: str = "") -> None:
+        self.view = view
+        widget = self.query_one("#cloud-view", Static)
+        if view is None:
+            text = Text("No cloud instance: ", style="bold yellow")
+            text.append_text(host_text(problem))
+            widget.update(text)
+        else:
+            widget.update(view_text(view))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act":
+            return not self.read_only and self.view is not None
+        return True
+
+    def action_act(self, action: str) -> None:
+        if self.view is not None:
+            params = {"instance": self.view.instance.id}
+            self.post_message(ActionRequested(self.host, CLOUD_KEYS[action], params))
+
+    def action_reread(self) -> None:
+        self.post_message(ScreenRequested(self.host, "cloud-refresh"))
+
+    def action_back(self) -> None:
+        self.dismiss()

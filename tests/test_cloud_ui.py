@@ -1,0 +1,133 @@
+"""The cloud screen and cloud actions in the console, with the real Alibaba Cloud SDK talking to
+the loopback ECS emulator (signatures checked): snapshot, isolate and un-isolate from keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from textual.widgets import Button, Input
+
+from backends.audit_log import AuditLog
+from backends.cloud.actions import Timing, quarantine_group_name
+from screens.action import ActionScreen, ResultScreen
+from screens.cloud import CloudScreen
+from screens.host import HostScreen
+from tests.cloud_emu.aliyun_emu import AliyunEmulator
+from tests.fakes import FakeSource
+from tests.test_cloud_aliyun import loopback_only  # noqa: F401 (an autouse fixture)
+from tui.app import SickbayApp
+from tui.cloud_desk import CloudDesk
+from tui.config import CloudSettings, HostEntry, Settings
+
+REGION = "cn-hangzhou"
+OPERATOR = "198.51.100.7"
+
+
+@pytest.fixture
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[AliyunEmulator]:
+    with AliyunEmulator(region=REGION, transition_s=0.2, snapshot_s=0.4) as e:
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", e.key_id)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", e.secret)
+        yield e
+
+
+async def wait_for(pilot: Any, condition: Any, tries: int = 300) -> bool:
+    for _ in range(tries):
+        if condition():
+            return True
+        await pilot.pause(0.05)
+    return bool(condition())
+
+
+async def confirm_and_result(pilot: Any, app: SickbayApp, typed: str | None = None) -> Any:
+    assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+    screen = app.screen
+    assert isinstance(screen, ActionScreen)
+    if typed is not None:
+        screen.query_one("#typed", Input).value = typed
+        await pilot.pause()
+    plan = screen.plan
+    screen.query_one("#confirm", Button).press()
+    assert await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+    result = app.screen
+    assert isinstance(result, ResultScreen)
+    await pilot.press("escape")
+    return plan, result.result
+
+
+async def test_snapshot_isolate_and_unisolate_from_the_cloud_screen(
+    emu: AliyunEmulator, tmp_path: Any
+) -> None:
+    own = emu.add_security_group("web1-sg")
+    instance_id = emu.add_instance("web1", groups=[own], data_disks=[100])
+    settings = Settings(
+        interval=0.3,
+        audit_log=tmp_path / "audit.jsonl",
+        hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
+        cloud=CloudSettings(endpoints={"aliyun": emu.url}, operator_address=OPERATOR),
+    )
+    desk = CloudDesk(settings, timing=Timing(poll_s=0.05, snapshot_timeout_s=20))
+    source = FakeSource(name="web1")
+    app = SickbayApp(source, settings, cloud=desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await source.delivered.wait()
+        assert isinstance(app.screen, HostScreen)
+        app.screen.query_one("#processes").focus()
+        # The host's configured entry names no instance: it is matched by its address.
+        emu.instances[instance_id].private_ip = "10.0.0.5"
+        await pilot.press("i")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
+        cloud = app.screen
+        assert isinstance(cloud, CloudScreen)
+        assert await wait_for(pilot, lambda: cloud.view is not None)
+        assert cloud.view is not None and cloud.view.instance.id == instance_id
+        assert "private address 10.0.0.5" in cloud.view.how
+        assert [d.kind for d in cloud.view.disks] == ["system", "data"]
+
+        await pilot.press("s")
+        plan, result = await confirm_and_result(pilot, app)
+        assert plan.action == "snapshot" and any("CreateSnapshot" in s.exact for s in plan.steps)
+        assert result.outcome.value == "done", result
+        assert len(emu.snapshots) == 2
+
+        await pilot.press("i")
+        plan, result = await confirm_and_result(pilot, app)
+        assert plan.action == "isolate" and OPERATOR in plan.preview()
+        assert result.outcome.value == "done", result
+        groups = emu.instances[instance_id].groups
+        assert len(groups) == 1 and emu.groups[groups[0]].name == quarantine_group_name(
+            instance_id
+        )
+
+        await pilot.press("U")  # the undo recorded by the isolation
+        plan, result = await confirm_and_result(pilot, app)
+        assert result.outcome.value == "done", result
+        assert emu.instances[instance_id].groups == [own]
+
+    entries = AuditLog(tmp_path / "audit.jsonl").entries()
+    assert [(e["action"], e["outcome"]) for e in entries] == [
+        ("snapshot", "done"),
+        ("isolate", "done"),
+        ("unisolate", "done"),
+    ]
+    assert all(e["request_ids"] for e in entries)
+    assert AuditLog(tmp_path / "audit.jsonl").verify().ok
+
+
+async def test_a_host_without_cloud_settings_says_what_to_configure(tmp_path: Any) -> None:
+    source = FakeSource(name="web9")
+    app = SickbayApp(source, Settings(interval=0.3, audit_log=tmp_path / "a.jsonl"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await source.delivered.wait()
+        app.screen.query_one("#processes").focus()
+        await pilot.press("i")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
+        cloud = app.screen
+        assert isinstance(cloud, CloudScreen)
+        await pilot.pause(0.5)
+        assert cloud.view is None
+        text = str(cloud.query_one("#cloud-view").render())
+        assert "no cloud provider configured" in text
+        assert not cloud.check_action("act", ("isolate",))

@@ -1,0 +1,145 @@
+"""The cloud side of the console: which instance a host is, what it looks like, and the cloud
+actions on it. Everything here blocks (the SDKs do): the app calls it from thread workers.
+
+A host's instance comes from its ``[[hosts]]`` entry (provider, region, instance id), else from
+``[cloud]`` (provider, region) matched by address (``backends.cloud.matching``). Credentials are
+looked up as ``sickbay cloud`` does (``backends.cloud.credentials``); the secret store is asked
+only when it is the system keyring (the encrypted file needs a master password only the
+terminal commands ask for).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from backends.cloud import actions as cloud_actions
+from backends.cloud.credentials import lookup
+from backends.cloud.matching import MatchError, match_instance
+from backends.secrets import SecretStore
+from domain.actions import ActionError, ActionPlan, ActionResult
+from domain.cloud import PROVIDERS, CloudError, CloudProvider, InstanceView, ProviderName
+from tui.config import HostEntry, Settings
+from tui.passphrases import PassphraseKeeper
+
+
+class NoCloud(Exception):
+    """This host has no cloud instance sickbay can reach (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    provider: ProviderName
+    region: str
+    instance_id: str | None  # None: match by address
+
+
+class CloudDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        make_provider: Callable[[ProviderName, str], CloudProvider] | None = None,
+        timing: cloud_actions.Timing | None = None,
+    ) -> None:
+        self.settings = settings
+        self.timing = timing
+        self._make = make_provider or self._real_provider
+        self._providers: dict[tuple[str, str], CloudProvider] = {}
+        self._instances: dict[str, str] = {}  # host -> matched instance id
+        self._lock = threading.Lock()
+
+    # --- which instance --------------------------------------------------------------------
+
+    def where(self, host: str) -> Where:
+        entry: HostEntry | None = next((h for h in self.settings.hosts if h.name == host), None)
+        cloud = self.settings.cloud
+        provider = (entry.provider if entry else None) or cloud.provider
+        region = (entry.region if entry else None) or cloud.region
+        if provider not in PROVIDERS:
+            raise NoCloud(
+                f"no cloud provider configured for {host}: set provider/region/instance_id in "
+                "its [[hosts]] entry, or provider and region in [cloud]"
+            )
+        if not region:
+            raise NoCloud(f"no region configured for {host} ({provider})")
+        return Where(provider, region, entry.instance_id if entry else None)
+
+    def provider(self, where: Where) -> CloudProvider:
+        key = (where.provider, where.region)
+        with self._lock:
+            found = self._providers.get(key)
+            if found is None:
+                found = self._providers[key] = self._make(where.provider, where.region)
+            return found
+
+    def _real_provider(self, name: ProviderName, region: str) -> CloudProvider:
+        keeper = PassphraseKeeper(self.settings.secrets_backend)
+        store = None if keeper.uses_file else SecretStore("system")
+        found = lookup(name, self.settings.cloud.profile, store=store)
+        if found.credential is None:
+            raise NoCloud(
+                f"no {name} access key (tried: {'; '.join(found.tried)}); store one with "
+                f"`sickbay credentials set {name}`"
+            )
+        endpoint = self.settings.cloud.endpoints.get(name)
+        cred = found.credential
+        if name == "tencent":
+            from backends.cloud.tencent import TencentProvider  # noqa: PLC0415
+
+            return TencentProvider(cred, region, endpoint=endpoint)
+        from backends.cloud.aliyun import AliyunProvider  # noqa: PLC0415
+
+        return AliyunProvider(region, cred.key_id, cred.secret, cred.token, endpoint=endpoint)
+
+    def view(self, host: str, addresses: Iterable[str]) -> InstanceView:
+        """The instance behind ``host`` (``addresses``: what it is reached at and reports)."""
+        where = self.where(host)
+        provider = self.provider(where)
+        try:
+            if where.instance_id:
+                instance = provider.instance(where.instance_id)
+                how = f"{instance.id} (configured instance id)"
+            else:
+                match = match_instance(provider.list_instances(), addresses=addresses)
+                if match is None:
+                    raise NoCloud(
+                        f"no {where.provider} instance in {where.region} has the addresses of "
+                        f"{host} ({', '.join(sorted(set(addresses))) or 'none known'})"
+                    )
+                instance, how = match.instance, match.describe()
+            groups = provider.security_groups(instance.security_group_ids)
+            disks = provider.disks(instance.id)
+            snapshots = provider.snapshots([d.id for d in disks])
+        except (CloudError, MatchError) as exc:
+            raise NoCloud(str(exc)) from None
+        self._instances[host] = instance.id
+        recent = sorted(snapshots, key=lambda s: s.created, reverse=True)
+        return InstanceView(
+            instance, how, tuple(groups), tuple(disks), tuple(recent), read_at=time.time()
+        )
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def plan(self, host: str, action: str, params: Mapping[str, str]) -> ActionPlan:
+        where = self.where(host)
+        instance_id = params.get("instance") or self._instances.get(host) or where.instance_id
+        if not instance_id:
+            raise ActionError("open the cloud screen first (i): the instance is not known yet")
+        given = {k: v for k, v in params.items() if k != "instance"}
+        if action == "isolate" and "operator" not in given:
+            operator = self.settings.cloud.operator_address or params.get("ssh_client")
+            if not operator:
+                raise ActionError(
+                    "isolation keeps SSH open for your address only: set [cloud] "
+                    "operator_address (the address the instance sees you connect from)"
+                )
+            given["operator"] = operator
+        given.pop("ssh_client", None)
+        return cloud_actions.plan(self.provider(where), action, instance_id, given)
+
+    def execute(self, host: str, plan: ActionPlan, progress: Callable[[str], None]) -> ActionResult:
+        provider = self.provider(self.where(host))
+        return cloud_actions.execute(provider, plan, progress, timing=self.timing)
