@@ -27,6 +27,7 @@ from tui.scan_cmd import add_scan_parser, cmd_scan
 # ``add_parser(subparsers)`` and ``run(args) -> int`` (imported only when used).
 COMMAND_MODULES: dict[str, str] = {
     "credentials": "tui.credentials_cmd",
+    "cloud": "tui.cloud_cmd",
     "act": "tui.act_cmd",
     "audit": "tui.audit_cmd",
     "evidence": "tui.evidence_cmd",
