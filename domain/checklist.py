@@ -544,3 +544,14 @@ def _verify(raw: object, here: str) -> Verify:
     if "rules" in params:
         params["rules"] = tuple(params["rules"])
     return Verify(vid, params)
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistView:
+    """What the checklist screen shows (read in a thread, shown on the UI's loop)."""
+
+    checklist: Checklist
+    case: Case | None
+    checks: Mapping[str, tuple[CheckResult, ...]] = field(default_factory=dict)
+    clock: ContainmentClock | None = None
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))

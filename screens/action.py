@@ -30,13 +30,13 @@ RISK_STYLE = {
 def plan_text(plan: ActionPlan, lang: Language = "en") -> Text:
     """The plan, every piece of host text shown literally (escaped), never as markup."""
     text = Text()
-    text.append(f"{tr('action.host', lang)}  ")
+    text.append(f"{tr('ui.action.host', lang)}  ")
     text.append_text(host_text(plan.host, "bold"))
-    text.append(f"\n{tr('action.subject', lang)}  ")
+    text.append(f"\n{tr('ui.action.subject', lang)}  ")
     text.append_text(host_text(plan.subject))
-    text.append(f"\n{tr('action.risk', lang)}  ")
+    text.append(f"\n{tr('ui.action.risk', lang)}  ")
     text.append(plan.risk.label, style=RISK_STYLE[plan.risk])
-    text.append(f"\n\n{tr('action.steps', lang)}\n", style="bold")
+    text.append(f"\n\n{tr('ui.action.steps', lang)}\n", style="bold")
     for number, step in enumerate(plan.steps, 1):
         text.append(f" {number}. ")
         text.append_text(host_text(step.what))
@@ -46,7 +46,7 @@ def plan_text(plan: ActionPlan, lang: Language = "en") -> Text:
     if plan.undo is not None:
         action, params = plan.undo
         args = " ".join(f"{k}={v}" for k, v in params.items())
-        text.append(f"\n{tr('action.undo', lang)}  ")
+        text.append(f"\n{tr('ui.action.undo', lang)}  ")
         text.append_text(host_text(f"{action} {args}".rstrip()))
         text.append("\n")
     for warning in plan.warnings:
@@ -67,20 +67,22 @@ class ActionScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         plan, lang = self.plan, self.lang
-        title = tr("action.title_dry" if self.dry_run else "action.title", lang, action=plan.action)
+        title = tr(
+            "ui.action.title-dry" if self.dry_run else "ui.action.title", lang, action=plan.action
+        )
         with VerticalScroll(id="action-body"):
             yield Static(Text(title, style="bold"))
             yield Static(plan_text(plan, lang), id="action-plan")
             if plan.needs_typed_confirmation and not self.dry_run:
-                prompt = Text(tr("action.type_host", lang) + " ")
+                prompt = Text(tr("ui.action.type-host", lang) + " ")
                 prompt.append_text(host_text(plan.host, "bold"))
                 yield Static(prompt)
                 yield Input(placeholder=plan.host[:40], id="typed")
             with Horizontal(id="confirm-buttons"):
-                yield Button(tr("common.cancel", lang), id="cancel", variant="primary")
+                yield Button(tr("ui.common.cancel", lang), id="cancel", variant="primary")
                 if not self.dry_run:
                     yield Button(
-                        tr("action.execute", lang),
+                        tr("ui.action.execute", lang),
                         id="confirm",
                         variant="error",
                         disabled=plan.needs_typed_confirmation,
@@ -136,26 +138,26 @@ class ResultScreen(ModalScreen[None]):
         text.append("\n\n")
         text.append_text(host_text(result.summary))
         if result.verification:
-            text.append(f"\n\n{tr('action.verification', lang)}\n", style="bold")
+            text.append(f"\n\n{tr('ui.action.verification', lang)}\n", style="bold")
             text.append_text(host_text(result.verification))
         if result.state:
-            text.append(f"\n\n{tr('action.state', lang)}\n", style="bold")
+            text.append(f"\n\n{tr('ui.action.state', lang)}\n", style="bold")
             text.append_text(host_text(result.state))
         for path, digest in result.evidence[:20]:
             text.append("\n")
             text.append_text(host_text(f"{digest}  {path}", "dim"))
         if result.request_ids:
-            text.append(f"\n\n{tr('action.request_ids', lang)} ", style="bold")
+            text.append(f"\n\n{tr('ui.action.request-ids', lang)} ", style="bold")
             text.append(", ".join(result.request_ids))
         if result.undo is not None:
             action, params = result.undo
             args = " ".join(f"{k}={v}" for k, v in params.items())
-            text.append(f"\n{tr('action.undo', lang)}  ")
+            text.append(f"\n{tr('ui.action.undo', lang)}  ")
             text.append_text(host_text(f"{action} {args}".rstrip()))
         with VerticalScroll(id="action-body"):
             yield Static(text)
             with Horizontal(id="confirm-buttons"):
-                yield Button(tr("common.close", lang), id="close", variant="primary")
+                yield Button(tr("ui.common.close", lang), id="close", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()

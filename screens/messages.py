@@ -53,3 +53,11 @@ class ScreenRequested(Message):
     def __init__(self, host: str, screen: str) -> None:
         super().__init__()
         self.host, self.screen = host, screen
+
+
+class StepMarked(Message):
+    """The operator set a checklist step's status ("done", "in-progress", "skipped")."""
+
+    def __init__(self, step: str, status: str, reason: str = "") -> None:
+        super().__init__()
+        self.step, self.status, self.reason = step, status, reason

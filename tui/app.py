@@ -15,11 +15,15 @@ from textual.binding import Binding, BindingType
 
 from domain.actions import ActionPlan, Outcome
 from domain.detect import Detector
+from domain.findings import Finding
 from domain.fleet import HostRecord
 from domain.history import MetricHistory
+from domain.i18n import tr
+from domain.incident import StepStatus
 from domain.sanitize import visible
 from domain.source import HostKeyTrust, PassphraseInput, Source, SourceError
 from screens.action import ActionScreen, ResultScreen
+from screens.checklist import ChecklistScreen
 from screens.cloud import CloudScreen
 from screens.confirm import ConfirmScreen
 from screens.fleet import FleetScreen
@@ -31,13 +35,15 @@ from screens.messages import (
     ScreenRequested,
     SnapshotReady,
     SourceFailed,
+    StepMarked,
 )
 from screens.passphrase import PassphraseAnswer, PassphraseQuestion, PassphraseScreen
 from tui.cloud_desk import CloudDesk, NoCloud
 from tui.commands import HostCommands
-from tui.config import Settings
+from tui.config import Settings, default_config_path
+from tui.incident_desk import IncidentDesk
 from tui.passphrases import PassphraseKeeper
-from tui.responder import Responder
+from tui.responder import Done, Responder
 from tui.watch import HostWatch
 from widgets.safe import host_text
 
@@ -77,8 +83,10 @@ class SickbayApp(App[None]):
         sources: Source | Sequence[Source],
         settings: Settings | None = None,
         detector: Callable[[], Detector] = Detector,
+        *,
         responder: Responder | None = None,
         cloud: CloudDesk | None = None,
+        incidents: IncidentDesk | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
@@ -99,6 +107,9 @@ class SickbayApp(App[None]):
         self.watches = [HostWatch(source, detector()) for source in self.sources]
         self.passphrases = PassphraseKeeper(self.settings.secrets_backend)
         self.cloud = cloud or CloudDesk(self.settings)
+        config_dir = (self.settings.path or default_config_path()).parent
+        self.incidents = incidents or IncidentDesk(self.settings.case_file, config_dir)
+        self.lang = self.settings.lang
         for source in self.sources:
             if isinstance(source, PassphraseInput) and hasattr(source, "passphrase_lookup"):
                 source.passphrase_lookup = self.passphrases.lookup
@@ -152,6 +163,7 @@ class SickbayApp(App[None]):
             else:
                 record.observed(seen.snapshot, seen.findings)
                 message = SnapshotReady(seen.snapshot)
+                await self._record_findings(name, seen.findings)
             screen = self.screen
             if isinstance(screen, HostScreen) and screen.host == name:
                 screen.post_message(message)
@@ -168,6 +180,34 @@ class SickbayApp(App[None]):
     def _open_host(self, message: FleetScreen.OpenHost) -> None:
         if message.name in self.records:
             self.push_screen(self._host_screen(message.name))
+
+    async def _record_findings(self, host: str, findings: tuple[Finding, ...]) -> None:
+        """Into the incident's case file (a timeline); the first serious one opens it."""
+        if not findings and self.incidents.incident is None:
+            return
+        try:
+            await asyncio.to_thread(self.incidents.observe, host, findings, **self._where(host))
+        except Exception as exc:  # the case file unwritable: say so, keep watching
+            self.notify(f"case file: {exc}", severity="error", markup=False, timeout=10)
+
+    def _where(self, host: str) -> dict[str, str]:
+        entry = next((h for h in self.settings.hosts if h.name == host), None)
+        if entry is None:
+            return {}
+        where = {"address": entry.address}
+        for key in ("provider", "region", "instance_id"):
+            value = getattr(entry, key)
+            if value:
+                where[key] = value
+        return where
+
+    async def _recorded(self, host: str, done: Done) -> None:
+        try:
+            await asyncio.to_thread(
+                self.incidents.record_action, host, done.plan, done.result, done.audit_hash
+            )
+        except Exception as exc:
+            self.notify(f"case file: {exc}", severity="error", markup=False, timeout=10)
 
     def _host_screen(self, name: str) -> HostScreen:
         source = self._source(name)
@@ -201,21 +241,23 @@ class SickbayApp(App[None]):
 
     async def _run_action(self, source: Source, action: str, params: dict[str, str]) -> None:
         async def confirm(plan: ActionPlan) -> bool:
-            confirmed: bool = await self.push_screen_wait(ActionScreen(plan))
+            confirmed: bool = await self.push_screen_wait(ActionScreen(plan, lang=self.lang))
             return confirmed
 
         def progress(line: str) -> None:
             self.notify(visible(line), title=action, timeout=3, markup=False)
 
         try:
+            incident = await asyncio.to_thread(self.incidents.ensure, f"{source.name}: response")
             done = await self.responder.run_host_action(
-                source, action, params, confirm=confirm, incident=None, progress=progress
+                source, action, params, confirm=confirm, incident=incident, progress=progress
             )
         except Exception as exc:  # the audit log unwritable, an unknown action: say it
             self.notify(visible(str(exc)), title=action, severity="error", markup=False)
             return
+        await self._recorded(source.name, done)
         if done.result.outcome is Outcome.DRY_RUN:
-            await self.push_screen_wait(ActionScreen(done.plan, dry_run=True))
+            await self.push_screen_wait(ActionScreen(done.plan, dry_run=True, lang=self.lang))
             return
         if done.result.outcome is Outcome.CANCELLED:
             self.notify(f"{action}: cancelled, nothing was done", markup=False)
@@ -223,11 +265,11 @@ class SickbayApp(App[None]):
         watch = self._watch(source.name)
         if watch is not None:
             watch.refresh_facts()  # what the action changed shows on the next sample
-        await self.push_screen_wait(ResultScreen(done.plan, done.result))
+        await self.push_screen_wait(ResultScreen(done.plan, done.result, self.lang))
 
     async def _run_cloud_action(self, source: Source, action: str, params: dict[str, str]) -> None:
         async def confirm(plan: ActionPlan) -> bool:
-            confirmed: bool = await self.push_screen_wait(ActionScreen(plan))
+            confirmed: bool = await self.push_screen_wait(ActionScreen(plan, lang=self.lang))
             return confirmed
 
         def progress(line: str) -> None:  # from the SDK's thread
@@ -237,20 +279,22 @@ class SickbayApp(App[None]):
         if "instance" not in params and isinstance(self.screen, CloudScreen) and self.screen.view:
             params["instance"] = self.screen.view.instance.id
         try:
+            incident = await asyncio.to_thread(self.incidents.ensure, f"{source.name}: response")
             done = await self.responder.run_cloud_action(
                 self.cloud, source.name, action, params,
-                confirm=confirm, incident=None, progress=progress,
+                confirm=confirm, incident=incident, progress=progress,
             )  # fmt: skip
         except Exception as exc:
             self.notify(visible(str(exc)), title=action, severity="error", markup=False)
             return
+        await self._recorded(source.name, done)
         if done.result.outcome is Outcome.DRY_RUN:
-            await self.push_screen_wait(ActionScreen(done.plan, dry_run=True))
+            await self.push_screen_wait(ActionScreen(done.plan, dry_run=True, lang=self.lang))
             return
         if done.result.outcome is Outcome.CANCELLED:
             self.notify(f"{action}: cancelled, nothing was done", markup=False)
             return
-        await self.push_screen_wait(ResultScreen(done.plan, done.result))
+        await self.push_screen_wait(ResultScreen(done.plan, done.result, self.lang))
         if isinstance(self.screen, CloudScreen):
             self._read_cloud(self.screen)
 
@@ -279,6 +323,7 @@ class SickbayApp(App[None]):
             except Exception as exc:  # a provider that cannot be built, the SDK: say it
                 screen.show(None, f"{type(exc).__name__}: {exc}")
             else:
+                self.incidents.views[screen.host] = view
                 screen.show(view)
 
         self.run_worker(read(), group=f"cloud:{screen.host}", exclusive=True, exit_on_error=False)
@@ -291,8 +336,61 @@ class SickbayApp(App[None]):
             self._read_cloud(screen)
         elif message.screen == "cloud-refresh" and isinstance(self.screen, CloudScreen):
             self._read_cloud(self.screen)
+        elif message.screen == "checklist":
+            checklist = ChecklistScreen(message.host, self.lang, read_only=self.settings.read_only)
+            self.push_screen(checklist)
+            self._refresh_checklist()
+        elif message.screen == "checklist-refresh":
+            self._refresh_checklist()
+        elif message.screen == "report":
+            self.run_worker(self._export_report(), group="report", exit_on_error=False)
         else:
             self.notify(f"the {message.screen} screen is not available yet", markup=False)
+
+    def _refresh_checklist(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, ChecklistScreen):
+            return
+        pools = {
+            name: sum(1 for f in record.findings if f.rule_id.startswith("NET-POOL"))
+            for name, record in self.records.items()
+            if record.snapshot is not None
+        }
+
+        async def read() -> None:
+            try:
+                view = await asyncio.to_thread(self.incidents.view, pools)
+            except Exception as exc:
+                self.notify(f"checklist: {exc}", severity="error", markup=False)
+                return
+            screen.show(view)
+
+        self.run_worker(read(), group="checklist", exclusive=True, exit_on_error=False)
+
+    @on(StepMarked)
+    def _step_marked(self, message: StepMarked) -> None:
+        async def mark() -> None:
+            status = StepStatus.parse(message.status)
+            await asyncio.to_thread(self.incidents.set_step, message.step, status, message.reason)
+            self._refresh_checklist()
+
+        self.run_worker(mark(), group="checklist-mark", exit_on_error=False)
+
+    async def _export_report(self) -> None:
+        from backends.evidence_store import data_dir  # noqa: PLC0415
+
+        lang = self.screen.lang if isinstance(self.screen, ChecklistScreen) else self.lang
+        try:
+            incident = await asyncio.to_thread(self.incidents.ensure, "response checklist")
+            where = data_dir() / "incidents" / incident
+            written = await asyncio.to_thread(self.incidents.export_report, where, lang)
+        except Exception as exc:
+            self.notify(f"report: {exc}", severity="error", markup=False)
+            return
+        for path, digest in written:
+            text = tr("ui.checklist.report-written", lang, path=str(path), sha256=digest[:16])
+            self.notify(text, markup=False, timeout=10)
+        self._refresh_checklist()
 
     def _source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)

@@ -99,6 +99,7 @@ class Settings:
     audit_log: Path = field(default_factory=lambda: _default_audit_log())  # noqa: PLW0108 (defined below)
     read_only: bool = False
     dry_run: bool = False
+    case_file: Path | None = None  # None: $SICKBAY_CASE_FILE, else the data dir's
     language: str = "auto"  # "en", "zh", or "auto": from LANG/LC_* (domain.i18n)
     cloud: CloudSettings = field(default_factory=lambda: CloudSettings())  # noqa: PLW0108
 
