@@ -5,12 +5,17 @@ Explicit imports, one line per module: an action exists only if it is listed her
 
 from __future__ import annotations
 
-from backends.hostactions import evidence, process
+from backends.hostactions import accounts, evidence, files, firewall, persistence, process, scan
 from backends.hostactions.base import HostAction
 
 _ALL: tuple[HostAction, ...] = (
     *process.ACTIONS,
     *evidence.ACTIONS,
+    *firewall.ACTIONS,
+    *accounts.ACTIONS,
+    *persistence.ACTIONS,
+    *files.ACTIONS,
+    *scan.ACTIONS,
 )
 
 ACTIONS: dict[str, HostAction] = {action.id: action for action in _ALL}
