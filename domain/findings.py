@@ -146,6 +146,29 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
     }
 
 
+def finding_from_dict(data: dict[str, Any]) -> Finding | None:
+    """The inverse of :func:`finding_to_dict` (None for something that is not one)."""
+    try:
+        names = {f.name for f in fields(Evidence)}
+        evidence = Evidence(
+            **{k: v for k, v in dict(data.get("evidence") or {}).items() if k in names}
+        )
+        return Finding(
+            rule_id=str(data["rule_id"]),
+            title=str(data["title"]),
+            severity=Severity.parse(str(data["severity"])),
+            explanation=str(data.get("explanation", "")),
+            evidence=evidence,
+            attack=tuple(str(a) for a in data.get("attack", ())),
+            actions=tuple(str(a) for a in data.get("actions", ())),
+            host=str(data.get("host", "")),
+            first_seen=float(data.get("first_seen", 0.0)),
+            last_seen=float(data.get("last_seen", 0.0)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def finding_to_json(finding: Finding) -> str:
     # ensure_ascii: control characters and undecodable bytes from the host stay escaped.
     return json.dumps(finding_to_dict(finding), ensure_ascii=True, sort_keys=False)

@@ -113,11 +113,10 @@ class ChecklistScreen(Screen[None]):
             status = state.status if state is not None else StepStatus.PENDING
             mark, style = STATUS_MARK[status]
             label = Text(f"{mark} ", style=style)
-            label.append(f"{number}. {step.title_in(lang)}")
             outcome = overall(checks.get(step.id, ()))
-            if outcome is not None:
-                check, colour = CHECK_MARK[outcome]
-                label.append(f"  {check}", style=colour)
+            check, colour = CHECK_MARK[outcome] if outcome is not None else ("  ", "")
+            label.append(check, style=colour)
+            label.append(f" {number}. {step.title_in(lang)}")
             options.add_option(Option(label, id=step.id))
         if options.option_count:
             options.highlighted = min(highlighted or 0, options.option_count - 1)
@@ -152,7 +151,9 @@ class ChecklistScreen(Screen[None]):
         state = None if case is None else case.steps.get(step.id)
         if state is not None:
             text.append(f"\n{tr('step-status.' + state.status.value, lang)}", style="bold")
-            text.append_text(host_text(f"  {state.by}  {state.at:%Y-%m-%d %H:%M}Z"))
+            text.append("  ")
+            text.append_text(host_text(state.by))
+            text.append(f"  {state.at:%Y-%m-%d %H:%M}Z")
             if state.reason:
                 text.append("  ")
                 text.append_text(host_text(state.reason))

@@ -9,19 +9,21 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from domain.i18n import Language, tr
+from screens.localize import label
 from tui.config import default_config_path
 
 
-def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
+def binding_rows(screen: Screen[object], lang: Language = "en") -> list[tuple[str, str, str]]:
     """(key, description, binding id) for every binding active on ``screen`` now, effective
-    keymap applied, sorted by id."""
+    keymap applied, sorted by id; descriptions in ``lang``."""
     rows: dict[str, tuple[str, str, str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
         if binding.system:
             continue
         key_text = screen.app.get_key_display(binding)
-        description = binding.description or binding.tooltip or binding.action
+        description = label(binding, lang, "keys") or binding.tooltip or binding.action
         ident = binding.id or ""
         if (ident or key) in rows:
             previous = rows[ident or key]
@@ -38,20 +40,20 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
     ]
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], lang: Language = "en") -> None:
         super().__init__()
-        self.rows = rows
+        self.rows, self.lang = rows, lang
 
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append("Keys\n\n", style="bold")
+        text.append(tr("ui.help.title", self.lang) + "\n\n", style="bold")
         width = max((len(key) for key, _, _ in self.rows), default=4) + 2
         for key, description, ident in self.rows:
             text.append(key.ljust(width), style="bold")
-            text.append(description.ljust(22))
+            text.append(description.ljust(36))
             text.append(f" {ident}\n", style="dim")
         text.append(
-            f"\nRemap a key by its id in {default_config_path()}:\n"
+            "\n" + tr("ui.help.remap", self.lang, path=str(default_config_path())) + "\n"
             '  [keymap]\n  "host.filter" = "f"\n',
             style="dim",
         )

@@ -97,9 +97,7 @@ async def test_snapshot_isolate_and_unisolate_from_the_cloud_screen(
         assert plan.action == "isolate" and OPERATOR in plan.preview()
         assert result.outcome.value == "done", result
         groups = emu.instances[instance_id].groups
-        assert len(groups) == 1 and emu.groups[groups[0]].name == quarantine_group_name(
-            instance_id
-        )
+        assert len(groups) == 1 and emu.groups[groups[0]].name == quarantine_group_name(instance_id)
 
         await pilot.press("U")  # the undo recorded by the isolation
         plan, result = await confirm_and_result(pilot, app)

@@ -92,8 +92,10 @@ async def test_a_whole_incident(
         record = app.records["here"]
         assert await wait_for(
             pilot,
-            lambda: any(f.evidence.pid == mining.pid for f in record.findings)
-            and app.incidents.incident is not None,
+            lambda: (
+                any(f.evidence.pid == mining.pid for f in record.findings)
+                and app.incidents.incident is not None
+            ),
         )
         incident = app.incidents.incident
         assert incident is not None
@@ -144,9 +146,11 @@ async def test_a_whole_incident(
         await pilot.press("space")
         assert await wait_for(
             pilot,
-            lambda: checklist.view is not None
-            and checklist.view.case is not None
-            and "isolate" in checklist.view.case.steps,
+            lambda: (
+                checklist.view is not None
+                and checklist.view.case is not None
+                and "isolate" in checklist.view.case.steps
+            ),
         )
         assert checklist.view is not None and checklist.view.clock is not None
         assert checklist.view.clock.contained_at is not None  # the clock stopped

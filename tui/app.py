@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 
 from domain.actions import ActionPlan, Outcome
 from domain.detect import Detector
-from domain.findings import Finding
+from domain.findings import Finding, finding_from_dict
 from domain.fleet import HostRecord
 from domain.history import MetricHistory
 from domain.i18n import tr
@@ -29,6 +29,7 @@ from screens.confirm import ConfirmScreen
 from screens.fleet import FleetScreen
 from screens.help import HelpScreen, binding_rows
 from screens.host import HostScreen
+from screens.localize import localized
 from screens.messages import (
     ActionRequested,
     HostKeyDecision,
@@ -129,7 +130,7 @@ class SickbayApp(App[None]):
         for warning in self.settings.warnings:
             self.notify(warning, severity="warning", markup=False)
         if self.fleet:
-            self.push_screen(FleetScreen())
+            self.push_screen(localized(FleetScreen, self.lang)())
             self.set_interval(1.0, self._refresh_fleet)
         else:
             self.push_screen(self._host_screen(self.sources[0].name))
@@ -209,10 +210,18 @@ class SickbayApp(App[None]):
         except Exception as exc:
             self.notify(f"case file: {exc}", severity="error", markup=False, timeout=10)
 
+    async def _record_scan(self, host: str, done: Done) -> None:
+        from backends.hostactions.scan import findings_from_result  # noqa: PLC0415
+
+        found = [f for d in findings_from_result(done.result) if (f := finding_from_dict(d))]
+        if found and self.incidents.incident is not None:
+            incident = self.incidents.incident
+            await asyncio.to_thread(self.incidents.cases.record_findings, incident, found, host)
+
     def _host_screen(self, name: str) -> HostScreen:
         source = self._source(name)
         actions = frozenset() if source is None else self.responder.host_actions(source)
-        return HostScreen(self.records, name, actions=actions)
+        return localized(HostScreen, self.lang)(self.records, name, actions=actions)
 
     def _watch(self, name: str) -> HostWatch | None:
         return next((w for w in self.watches if w.source.name == name), None)
@@ -260,8 +269,10 @@ class SickbayApp(App[None]):
             await self.push_screen_wait(ActionScreen(done.plan, dry_run=True, lang=self.lang))
             return
         if done.result.outcome is Outcome.CANCELLED:
-            self.notify(f"{action}: cancelled, nothing was done", markup=False)
+            self.notify(tr("ui.action.cancelled", self.lang, action=action), markup=False)
             return
+        if action == "scan":  # ClamAV's detections become findings of the incident
+            await self._record_scan(source.name, done)
         watch = self._watch(source.name)
         if watch is not None:
             watch.refresh_facts()  # what the action changed shows on the next sample
@@ -331,13 +342,17 @@ class SickbayApp(App[None]):
     @on(ScreenRequested)
     def _screen_requested(self, message: ScreenRequested) -> None:
         if message.screen == "cloud":
-            screen = CloudScreen(message.host, read_only=self.settings.read_only)
+            screen = localized(CloudScreen, self.lang)(
+                message.host, read_only=self.settings.read_only
+            )
             self.push_screen(screen)
             self._read_cloud(screen)
         elif message.screen == "cloud-refresh" and isinstance(self.screen, CloudScreen):
             self._read_cloud(self.screen)
         elif message.screen == "checklist":
-            checklist = ChecklistScreen(message.host, self.lang, read_only=self.settings.read_only)
+            checklist = localized(ChecklistScreen, self.lang)(
+                message.host, self.lang, read_only=self.settings.read_only
+            )
             self.push_screen(checklist)
             self._refresh_checklist()
         elif message.screen == "checklist-refresh":
@@ -513,4 +528,4 @@ class SickbayApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(binding_rows(self.screen)))
+        self.push_screen(HelpScreen(binding_rows(self.screen, self.lang), self.lang))

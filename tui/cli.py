@@ -220,7 +220,9 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
         print(f"sickbay: {exc}", file=sys.stderr)
         return 2
     settings = dataclasses.replace(settings, read_only=args.read_only, dry_run=args.dry_run)
-    SickbayApp(sources, settings).run()
+    from screens.localize import localized
+
+    localized(SickbayApp, settings.lang)(sources, settings).run()
     return 0
 
 

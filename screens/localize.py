@@ -1,0 +1,44 @@
+"""Key labels in the operator's language.
+
+Textual reads a binding's description (the footer's label) from the class's ``BINDINGS``. For a
+language other than English, :func:`localized` makes a subclass of a screen (or the app) whose
+``BINDINGS`` are the same bindings (same keys, actions and ids, so keymaps still apply) with the
+labels of the catalog's ``ui.short.<binding id>``. The subclass keeps the class name, so the
+stylesheet's type selectors and ``isinstance`` checks see the same class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+from textual.binding import Binding
+
+from domain.i18n import Language, catalog
+
+T = TypeVar("T", bound=type[Any])
+_CACHE: dict[tuple[type[Any], str], type[Any]] = {}
+
+
+def label(binding: Binding, lang: Language, table: str = "short") -> str:
+    """The binding's label in ``lang`` (``table``: "short" for the footer, "keys" for help)."""
+    if binding.id:
+        text = catalog(lang).get(f"ui.{table}.{binding.id}")
+        if text:
+            return text
+    return binding.description
+
+
+def localized(cls: T, lang: Language) -> T:
+    if lang == "en":
+        return cls
+    made = _CACHE.get((cls, lang))
+    if made is None:
+        bindings = [
+            dataclasses.replace(b, description=label(b, lang))
+            for b in cls.BINDINGS
+            if isinstance(b, Binding)
+        ]
+        made = type(cls.__name__, (cls,), {"BINDINGS": bindings, "__module__": cls.__module__})
+        _CACHE[(cls, lang)] = made
+    return made  # type: ignore[return-value]
