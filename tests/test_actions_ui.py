@@ -161,3 +161,23 @@ async def test_dry_run_shows_the_preview_and_changes_nothing(
     assert state_of(victim.pid) != "T"
     (entry,) = AuditLog(audit).entries()
     assert entry["outcome"] == "dry-run" and json.dumps(entry["steps"])
+
+
+async def test_the_command_palette_offers_the_same_actions(
+    planted: Planted, tmp_path: Path
+) -> None:
+    victim = planted.start([SLEEP, "300"])
+    app = SickbayApp(LocalSource("here"), Settings(interval=0.3, audit_log=tmp_path / "a.jsonl"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select_pid(pilot, app, victim.pid)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        for key in "Freeze process":
+            await pilot.press("space" if key == " " else key)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        screen = app.screen
+        assert isinstance(screen, ActionScreen) and screen.plan.action == "freeze"
+        assert str(victim.pid) in screen.plan.subject
+        await pilot.press("escape")

@@ -16,6 +16,20 @@ HOST_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Filter", "Filter the focused table", "filter"),
     ("Zoom pane", "Maximise the focused pane, or restore it", "zoom"),
     ("Help", "List every key and its id", "app.help"),
+    ("Checklist", "The response checklist of the incident", "open('checklist')"),
+    ("Cloud instance", "The cloud instance behind this host, and its actions", "open('cloud')"),
+    ("Respond to finding", "Choose one of the selected finding's actions", "respond"),
+)
+
+# The response actions (each previewed and confirmed as from its key), on the selected row.
+ACTION_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("Freeze process tree", "SIGSTOP the selected process and its watchdogs", "freeze"),
+    ("Resume process tree", "SIGCONT a frozen process tree", "resume"),
+    ("Collect process evidence", "Executable, maps, fds, sockets... hashed", "collect"),
+    ("Kill process tree", "After its evidence is collected", "kill"),
+    ("Block remote address", "Host firewall rule, with an undo", "block"),
+    ("Evidence bundle", "Logs, persistence files and histories, hashed", "bundle"),
+    ("ClamAV scan", "Scan the usual hiding places with the host's ClamAV", "scan"),
 )
 
 
@@ -26,10 +40,16 @@ class HostCommands(Provider):
         screen = self.screen
         if not isinstance(screen, HostScreen):
             return []
-        return [
+        commands: list[tuple[str, str, Callable[[], object]]] = [
             (name, help_text, partial(screen.run_action, action))
             for name, help_text, action in HOST_COMMANDS
         ]
+        commands.extend(
+            (name, help_text, partial(screen.action_act, action))
+            for name, help_text, action in ACTION_COMMANDS
+            if action in screen.actions  # none in read-only mode
+        )
+        return commands
 
     async def discover(self) -> Hits:
         for name, help_text, run in self._commands():
