@@ -92,6 +92,7 @@ class HostScreen(Screen[None]):
         Binding("v", "act('scan')", "ClamAV scan", show=False, id="host.scan"),
         Binding("c", "open('checklist')", "Checklist", id="host.checklist"),
         Binding("i", "open('cloud')", "Cloud", show=False, id="host.cloud"),
+        Binding("C", "open('instances')", "Instances", show=False, id="host.instances"),
         Binding("slash", "filter", "Filter", id="host.filter"),
         Binding("z", "zoom", "Zoom", id="host.zoom"),
         Binding("escape", "back", "Back", show=False, id="host.back"),

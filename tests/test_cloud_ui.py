@@ -129,3 +129,43 @@ async def test_a_host_without_cloud_settings_says_what_to_configure(tmp_path: An
         text = str(cloud.query_one("#cloud-view").render())
         assert "no cloud provider configured" in text
         assert not cloud.check_action("act", ("isolate",))
+
+
+async def test_the_instance_list_filters_and_adds_an_ssh_target(
+    emu: AliyunEmulator, tmp_path: Any
+) -> None:
+    from textual.widgets import OptionList
+
+    from screens.cloud_list import CloudListScreen
+
+    emu.add_instance("web-7", public_ip="127.0.0.1")  # loopback: nothing leaves this machine
+    emu.add_instance("db-3", private_ip="172.16.0.30")
+    settings = Settings(
+        interval=0.3,
+        audit_log=tmp_path / "audit.jsonl",
+        cloud=CloudSettings(provider="aliyun", region=REGION, endpoints={"aliyun": emu.url}),
+    )
+    source = FakeSource(name="here")
+    app = SickbayApp(source, settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await source.delivered.wait()
+        app.screen.query_one("#processes").focus()
+        await pilot.press("C")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudListScreen))
+        screen = app.screen
+        assert isinstance(screen, CloudListScreen)
+        assert await wait_for(pilot, lambda: len(screen.instances) == 2)
+        options = screen.query_one(OptionList)
+        assert options.option_count == 2
+        await pilot.press("slash")
+        for key in "web":
+            await pilot.press(key)
+        await pilot.pause()
+        assert options.option_count == 1
+        await pilot.press("enter")  # back to the list
+        await pilot.pause()
+        options.highlighted = 0
+        await pilot.press("enter")  # watch it
+        assert await wait_for(pilot, lambda: "web-7" in app.records)
+        assert isinstance(app.screen, HostScreen) and app.screen.host == "web-7"
+        assert [s.name for s in app.sources] == ["here", "web-7"]

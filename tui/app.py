@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from backends.ssh import SshSource
 from domain.actions import ActionPlan, Outcome
 from domain.detect import Detector
 from domain.findings import Finding, finding_from_dict
@@ -25,6 +27,7 @@ from domain.source import HostKeyTrust, PassphraseInput, Source, SourceError
 from screens.action import ActionScreen, ResultScreen
 from screens.checklist import ChecklistScreen
 from screens.cloud import CloudScreen
+from screens.cloud_list import CloudListScreen
 from screens.confirm import ConfirmScreen
 from screens.fleet import FleetScreen
 from screens.help import HelpScreen, binding_rows
@@ -105,6 +108,7 @@ class SickbayApp(App[None]):
         self.records = {
             name: HostRecord(name, MetricHistory(self.settings.history_size)) for name in names
         }
+        self._detector = detector
         self.watches = [HostWatch(source, detector()) for source in self.sources]
         self.passphrases = PassphraseKeeper(self.settings.secrets_backend)
         self.cloud = cloud or CloudDesk(self.settings)
@@ -339,9 +343,63 @@ class SickbayApp(App[None]):
 
         self.run_worker(read(), group=f"cloud:{screen.host}", exclusive=True, exit_on_error=False)
 
+    def _read_instances(self, screen: CloudListScreen) -> None:
+        async def read() -> None:
+            instances, problems = await asyncio.to_thread(self.cloud.list_all)
+            screen.show(instances, problems)
+
+        self.run_worker(read(), group="instances", exclusive=True, exit_on_error=False)
+
+    @on(CloudListScreen.Reread)
+    def _reread_instances(self) -> None:
+        if isinstance(self.screen, CloudListScreen):
+            self._read_instances(self.screen)
+
+    @on(CloudListScreen.AddTarget)
+    def _add_instance(self, message: CloudListScreen.AddTarget) -> None:
+        """Watch the instance over SSH, as if it had been given on the command line."""
+        from tui.targets import Resolver, TargetError  # noqa: PLC0415
+
+        instance = message.instance
+        address = (instance.public_ips or instance.private_ips or ("",))[0]
+        name = instance.name if instance.name and instance.name not in self.records else instance.id
+        if name in self.records:
+            self.push_screen(self._host_screen(name))
+            return
+        try:
+            target = dataclasses.replace(Resolver(self.settings.hosts).target(address), name=name)
+        except TargetError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.add_source(SshSource(target))
+        self.push_screen(self._host_screen(name))
+
+    def add_source(self, source: Source) -> None:
+        """Watch one more host (from the cloud list)."""
+        if source.name in self.records:
+            raise ValueError(f"already watching {source.name}")
+        if isinstance(source, PassphraseInput) and hasattr(source, "passphrase_lookup"):
+            source.passphrase_lookup = self.passphrases.lookup
+        self.sources.append(source)
+        self.records[source.name] = HostRecord(
+            source.name, MetricHistory(self.settings.history_size)
+        )
+        watch = HostWatch(source, self._detector())
+        self.watches.append(watch)
+        self.run_worker(
+            self._collect(watch),
+            name=f"collect {source.name}",
+            group=f"collect:{source.name}",
+            exit_on_error=False,
+        )
+
     @on(ScreenRequested)
     def _screen_requested(self, message: ScreenRequested) -> None:
-        if message.screen == "cloud":
+        if message.screen == "instances":
+            instances = localized(CloudListScreen, self.lang)()
+            self.push_screen(instances)
+            self._read_instances(instances)
+        elif message.screen == "cloud":
             screen = localized(CloudScreen, self.lang)(
                 message.host, read_only=self.settings.read_only
             )

@@ -20,7 +20,14 @@ from backends.cloud.credentials import lookup
 from backends.cloud.matching import MatchError, match_instance
 from backends.secrets import SecretStore
 from domain.actions import ActionError, ActionPlan, ActionResult
-from domain.cloud import PROVIDERS, CloudError, CloudProvider, InstanceView, ProviderName
+from domain.cloud import (
+    PROVIDERS,
+    CloudError,
+    CloudProvider,
+    Instance,
+    InstanceView,
+    ProviderName,
+)
 from tui.config import HostEntry, Settings
 from tui.passphrases import PassphraseKeeper
 
@@ -120,6 +127,33 @@ class CloudDesk:
         return InstanceView(
             instance, how, tuple(groups), tuple(disks), tuple(recent), read_at=time.time()
         )
+
+    def accounts(self) -> list[Where]:
+        """Every (provider, region) the configuration names: [cloud] and the hosts'."""
+        found: dict[tuple[str, str], Where] = {}
+        cloud = self.settings.cloud
+        pairs = [(cloud.provider, cloud.region)]
+        pairs += [
+            (h.provider or cloud.provider, h.region or cloud.region) for h in self.settings.hosts
+        ]
+        for provider, region in pairs:
+            if provider in PROVIDERS and region:
+                found.setdefault((provider, region), Where(provider, region, None))
+        return list(found.values())
+
+    def list_all(self) -> tuple[list[Instance], list[str]]:
+        """Every instance of every configured account and region, and what could not be read."""
+        instances: list[Instance] = []
+        problems: list[str] = []
+        accounts = self.accounts()
+        if not accounts:
+            problems.append("no cloud account configured: set provider and region in [cloud]")
+        for where in accounts:
+            try:
+                instances.extend(self.provider(where).list_instances())
+            except (NoCloud, CloudError, ValueError) as exc:
+                problems.append(f"{where.provider} {where.region}: {exc}")
+        return instances, problems
 
     # --- actions ---------------------------------------------------------------------------
 
