@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.sanitize import visible
+
 
 class Risk(enum.IntEnum):
     """How careful the confirmation must be."""
@@ -63,18 +65,28 @@ class ActionPlan:
         return self.risk >= Risk.DESTRUCTIVE
 
     def preview(self) -> str:
-        """The plan as plain text (for the CLI and the confirmation dialog). Host text in it
-        (names, paths) must still go through ``domain.sanitize.visible`` before display."""
-        lines = [f"{self.action} on {self.host}: {self.subject}  [{self.risk.label}]"]
-        for number, step in enumerate(self.steps, 1):
-            lines.append(f"  {number}. {step.what}")
-            lines.append(f"     $ {step.exact}")
-        if self.undo is not None:
-            action, params = self.undo
-            args = " ".join(f"{k}={v}" for k, v in params.items())
-            lines.append(f"  undo: {action} {args}".rstrip())
-        lines.extend(f"  ! {warning}" for warning in self.warnings)
-        return "\n".join(lines)
+        """The plan as plain text for a terminal (see :func:`render_plan`)."""
+        return render_plan(self)
+
+
+def _undo_text(undo: tuple[str, Mapping[str, Any]]) -> str:
+    action, params = undo
+    args = " ".join(f"{visible(str(k))}={visible(str(v))}" for k, v in params.items())
+    return f"  undo: {visible(action)} {args}".rstrip()
+
+
+def render_plan(plan: ActionPlan) -> str:
+    """The plan as text, every field made visible on its own (host text in it: a newline in a
+    file name cannot fake a line of the plan, an escape sequence cannot reach the terminal)."""
+    v = visible
+    lines = [f"{v(plan.action)} on {v(plan.host)}: {v(plan.subject)}  [{plan.risk.label}]"]
+    for number, step in enumerate(plan.steps, 1):
+        lines.append(f"  {number}. {v(step.what)}")
+        lines.extend(f"     $ {v(line)}" for line in step.exact.splitlines() or [""])
+    if plan.undo is not None:
+        lines.append(_undo_text(plan.undo))
+    lines.extend(f"  ! {v(warning)}" for warning in plan.warnings)
+    return "\n".join(lines)
 
 
 class Outcome(enum.Enum):
@@ -106,6 +118,26 @@ class ActionResult:
     @property
     def ok(self) -> bool:
         return self.outcome in (Outcome.DONE, Outcome.DRY_RUN)
+
+
+def render_result(result: ActionResult) -> str:
+    """What happened, as text for a terminal (every field made visible)."""
+    v = visible
+    lines = [f"{result.outcome.value}: {v(result.summary)}"]
+    if result.verification:
+        lines.append(f"  verified: {v(result.verification)}")
+    if result.state:
+        lines.append(f"  state: {v(result.state)}")
+    if result.request_ids:
+        lines.append(f"  request ids: {v(', '.join(result.request_ids))}")
+    output = result.details.get("output")
+    if isinstance(output, str) and output:
+        lines.append("  output:")
+        lines.extend(f"    | {v(line)}" for line in output.splitlines())
+    if result.undo is not None:
+        lines.append(_undo_text(result.undo))
+    lines.extend(f"  evidence: {v(path)}  sha256 {digest}" for path, digest in result.evidence)
+    return "\n".join(lines)
 
 
 class ActionError(Exception):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ("tests.detect_fixtures", "tests.sshd")
+pytest_plugins = ("tests.detect_fixtures", "tests.sshd", "tests.cloud_emu.guard")
 
 # Payloads an attacker can put in a process name, command line, user name or file on the host.
 HOSTILE_STRINGS = (

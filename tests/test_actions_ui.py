@@ -47,7 +47,8 @@ async def select_pid(pilot: Any, app: SickbayApp, pid: int) -> None:
     assert await wait_for(pilot, shown)
     key = next(p.key for p in screen.last_snapshot.processes if p.pid == pid)  # type: ignore[union-attr]
     table.focus()
-    assert table.move_cursor_to_key(key)
+    # The record holds the snapshot before the table has been given its rows: wait for them.
+    assert await wait_for(pilot, lambda: table.move_cursor_to_key(key))
     await pilot.pause()
 
 

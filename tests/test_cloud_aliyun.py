@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import json
 import socket
 import threading
@@ -35,55 +34,14 @@ from domain.actions import ActionError, Outcome, Risk
 from domain.cloud import CloudError, SecurityRule
 from tests.cloud_emu.aliyun_emu import AliyunEmulator, sign
 
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
 REGION = "cn-hangzhou"
 OPERATOR = "203.0.113.9"
 FAST = Timing(poll_s=0.05, snapshot_timeout_s=10, power_timeout_s=10, command_grace_s=5)
 QUICK_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 
 # --- the loopback guard -----------------------------------------------------------------------
-
-
-def _loopback(host: Any) -> bool:
-    try:
-        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-    except ValueError:
-        return str(host) == "localhost"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Refuse (and remember) every connection or lookup to anything but loopback."""
-    refused: list[Any] = []
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
-            refused.append(address)
-            raise ConnectionRefusedError(f"test guard: {address!r} is not loopback")
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        check(sock, address)
-        real_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: Any) -> int:
-        check(sock, address)
-        return real_connect_ex(sock, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
-        if host is not None and not _loopback(host):
-            refused.append(host)
-            raise socket.gaierror(f"test guard: no lookup of {host!r}")
-        return real_getaddrinfo(host, *args, **kw)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    # A proxy from the environment must not be used (the SDK would honour it).
-    monkeypatch.setenv("HTTP_PROXY", "http://192.0.2.1:3128")
-    monkeypatch.setenv("HTTPS_PROXY", "http://192.0.2.1:3128")
-    yield refused
-    assert refused == [], f"a test tried to leave loopback: {refused}"
 
 
 def test_the_guard_refuses_other_addresses(loopback_only: list[Any]) -> None:

@@ -1,6 +1,6 @@
 """`sickbay cloud list|act`, run in-process (tui.cli.main) against the Tencent emulator with the
 real SDK; the key comes from the environment as an operator's would. Nothing leaves loopback
-(the guard of test_cloud_tencent applies here too)."""
+(the loopback guard of tests/cloud_emu/guard.py applies here too)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 from backends.audit_log import AuditLog
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.cloud_emu.tencent_emu import TencentEmulator
-from tests.test_cloud_tencent import loopback_only  # noqa: F401 (autouse fixture)
 from tui import cli
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 REGION = "ap-guangzhou"
 WEB, DB, WEB_SG = "ins-web00001", "ins-db000001", "sg-web00001"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import ipaddress
 import json
 import socket
 import time
@@ -55,54 +54,12 @@ FAST = Timing(poll_s=0.05, snapshot_timeout_s=10, power_timeout_s=10, command_gr
 QUICK_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 # The SDK warns when a response has fields its models do not know: the emulator's shapes must
 # be exactly the SDK's.
-pytestmark = pytest.mark.filterwarnings("error::UserWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("error::UserWarning"),
+    pytest.mark.usefixtures("loopback_only"),
+]
 
 # --- the loopback guard -----------------------------------------------------------------------
-
-
-def _loopback(host: Any) -> bool:
-    try:
-        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-    except ValueError:
-        return str(host) == "localhost"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Refuse (and remember) every connection or lookup to anything but loopback; a proxy in
-    the environment must not be used either."""
-    refused: list[Any] = []
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
-            refused.append(address)
-            raise ConnectionRefusedError(f"test guard: {address!r} is not loopback")
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        check(sock, address)
-        real_connect(sock, address)
-
-    def connect_ex(sock: socket.socket, address: Any) -> int:
-        check(sock, address)
-        return real_connect_ex(sock, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
-        if host is not None and not _loopback(host):
-            refused.append(host)
-            raise socket.gaierror(f"test guard: no lookup of {host!r}")
-        return real_getaddrinfo(host, *args, **kw)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.setenv(var, "http://192.0.2.1:3128")
-    for var in ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    yield refused
-    assert refused == [], f"a test tried to leave loopback: {refused}"
 
 
 # --- fixtures ---------------------------------------------------------------------------------

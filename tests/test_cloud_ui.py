@@ -7,19 +7,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, OptionList
 
 from backends.audit_log import AuditLog
 from backends.cloud.actions import Timing, quarantine_group_name
 from screens.action import ActionScreen, ResultScreen
 from screens.cloud import CloudScreen
+from screens.cloud_list import CloudListScreen
 from screens.host import HostScreen
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.fakes import FakeSource
-from tests.test_cloud_aliyun import loopback_only  # noqa: F401 (an autouse fixture)
 from tui.app import SickbayApp
 from tui.cloud_desk import CloudDesk
 from tui.config import CloudSettings, HostEntry, Settings
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 REGION = "cn-hangzhou"
 OPERATOR = "198.51.100.7"
@@ -134,10 +136,6 @@ async def test_a_host_without_cloud_settings_says_what_to_configure(tmp_path: An
 async def test_the_instance_list_filters_and_adds_an_ssh_target(
     emu: AliyunEmulator, tmp_path: Any
 ) -> None:
-    from textual.widgets import OptionList
-
-    from screens.cloud_list import CloudListScreen
-
     emu.add_instance("web-7", public_ip="127.0.0.1")  # loopback: nothing leaves this machine
     emu.add_instance("db-3", private_ip="172.16.0.30")
     settings = Settings(

@@ -21,13 +21,15 @@ from screens.cloud import CloudScreen
 from screens.host import HostScreen
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.planted import FakePool, Planted, miner
-from tests.test_cloud_aliyun import loopback_only  # noqa: F401 (an autouse fixture)
 from tui.app import SickbayApp
 from tui.cloud_desk import CloudDesk
 from tui.config import CloudSettings, HostEntry, Settings
 from widgets.process_table import ProcessTable
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+pytestmark = [
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+    pytest.mark.usefixtures("loopback_only"),
+]
 REGION = "cn-hangzhou"
 OPERATOR = "198.51.100.7"
 
@@ -122,7 +124,7 @@ async def test_a_whole_incident(
         snapshot = record.snapshot
         assert snapshot is not None
         key = next(p.key for p in snapshot.processes if p.pid == mining.pid)
-        assert table.move_cursor_to_key(key)
+        assert await wait_for(pilot, lambda: table.move_cursor_to_key(key))
         await pilot.press("e")
         collected = await go_ahead(pilot, app)
         assert collected.outcome.value == "done" and collected.evidence

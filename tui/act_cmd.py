@@ -33,7 +33,7 @@ from backends.hostactions.runner import run_action
 from backends.hostexec_local import LocalExec
 from backends.hostexec_ssh import SshExec
 from backends.ssh import SshSource
-from domain.actions import ActionPlan, ActionResult, Outcome, Risk
+from domain.actions import ActionPlan, Outcome, Risk, render_plan, render_result
 from domain.sanitize import visible
 from tui.audit_cmd import audit_path
 from tui.config import ConfigError, load_settings
@@ -92,35 +92,8 @@ def params_of(args: argparse.Namespace) -> dict[str, str]:
     return params
 
 
-def preview(plan: ActionPlan) -> str:
-    """The plan as text, every field made visible on its own (a newline in a host's file name
-    cannot fake a line of the plan)."""
-    v = visible
-    lines = [f"{v(plan.action)} on {v(plan.host)}: {v(plan.subject)}  [{plan.risk.label}]"]
-    for number, step in enumerate(plan.steps, 1):
-        lines.append(f"  {number}. {v(step.what)}")
-        lines.append(f"     $ {v(step.exact)}")
-    if plan.undo is not None:
-        action, params = plan.undo
-        args = " ".join(f"{v(str(k))}={v(str(val))}" for k, val in params.items())
-        lines.append(f"  undo: {v(action)} {args}".rstrip())
-    lines.extend(f"  ! {v(warning)}" for warning in plan.warnings)
-    return "\n".join(lines)
-
-
-def report(result: ActionResult) -> str:
-    v = visible
-    lines = [f"{result.outcome.value}: {v(result.summary)}"]
-    if result.verification:
-        lines.append(f"  verified: {v(result.verification)}")
-    if result.state:
-        lines.append(f"  state: {v(result.state)}")
-    if result.undo is not None:
-        action, params = result.undo
-        args = " ".join(f"{v(str(k))}={v(str(val))}" for k, val in params.items())
-        lines.append(f"  undo: {v(action)} {args}".rstrip())
-    lines.extend(f"  evidence: {v(path)}  sha256 {digest}" for path, digest in result.evidence)
-    return "\n".join(lines)
+preview = render_plan  # the same text as every other preview
+report = render_result
 
 
 def _confirm_on_terminal(plan: ActionPlan) -> bool:

@@ -38,7 +38,15 @@ from typing import Any, cast
 from backends.audit_log import AuditLog
 from backends.cloud import actions
 from backends.cloud.credentials import CloudCredential, Lookup, lookup
-from domain.actions import ActionError, ActionPlan, ActionResult, Outcome, Risk
+from domain.actions import (
+    ActionError,
+    ActionPlan,
+    ActionResult,
+    Outcome,
+    Risk,
+    render_plan,
+    render_result,
+)
 from domain.cloud import PROVIDERS, CloudError, CloudProvider, Instance, ProviderName
 from domain.sanitize import visible
 from tui.audit_cmd import audit_path
@@ -248,39 +256,8 @@ def params_of(args: argparse.Namespace) -> dict[str, str]:
     return params
 
 
-def preview(plan: ActionPlan) -> str:
-    """The plan as text, each field made visible on its own."""
-    v = visible
-    lines = [f"{v(plan.action)} on {v(plan.host)}: {v(plan.subject)}  [{plan.risk.label}]"]
-    for number, step in enumerate(plan.steps, 1):
-        lines.append(f"  {number}. {v(step.what)}")
-        lines.extend(f"     $ {v(line)}" for line in step.exact.splitlines() or [""])
-    if plan.undo is not None:
-        action, params = plan.undo
-        undo_args = " ".join(f"{v(str(k))}={v(str(val))}" for k, val in params.items())
-        lines.append(f"  undo: {v(action)} {undo_args}".rstrip())
-    lines.extend(f"  ! {v(warning)}" for warning in plan.warnings)
-    return "\n".join(lines)
-
-
-def report(result: ActionResult) -> str:
-    v = visible
-    lines = [f"{result.outcome.value}: {v(result.summary)}"]
-    if result.verification:
-        lines.append(f"  verified: {v(result.verification)}")
-    if result.state:
-        lines.append(f"  state: {v(result.state)}")
-    if result.request_ids:
-        lines.append(f"  request ids: {v(', '.join(result.request_ids))}")
-    output = result.details.get("output")
-    if isinstance(output, str) and output:
-        lines.append("  output:")
-        lines.extend(f"    | {v(line)}" for line in output.splitlines())
-    if result.undo is not None:
-        action, params = result.undo
-        undo_args = " ".join(f"{v(str(k))}={v(str(val))}" for k, val in params.items())
-        lines.append(f"  undo: {v(action)} {undo_args}".rstrip())
-    return "\n".join(lines)
+preview = render_plan  # the same text as every other preview
+report = render_result
 
 
 def _confirmed(plan: ActionPlan, instance_id: str) -> bool:
