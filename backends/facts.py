@@ -952,6 +952,11 @@ class _Gatherer:
         # datasource the distribution supports, AliYun included, so it says nothing.
         if datasource:
             out["cloud_init_datasource"] = datasource
+        # The instance id cloud-init read from the metadata service at boot (i-... on Alibaba
+        # Cloud, ins-... on Tencent Cloud): how the console finds the host's instance.
+        instance = self.text("/var/lib/cloud/data/instance-id", 128)
+        if instance:
+            out["instance_id"] = instance.strip()
         return out
 
     def install_time(self) -> Optional[float]:

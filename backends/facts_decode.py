@@ -302,6 +302,7 @@ def decode_facts(data: object, host: str) -> HostFacts:
             dmi_vendor=_str(c.get("dmi_vendor", "")),
             dmi_product=_str(c.get("dmi_product", "")),
             cloud_init_datasource=_str(c.get("cloud_init_datasource", "")),
+            instance_id=_str(c.get("instance_id", "")),
         )
 
     def pids(value: object) -> frozenset[int]:

@@ -211,6 +211,7 @@ class CloudFacts:
     dmi_vendor: str = ""
     dmi_product: str = ""
     cloud_init_datasource: str = ""
+    instance_id: str = ""  # cloud-init's record of the instance id (host text: only a hint)
 
     @property
     def provider(self) -> str | None:

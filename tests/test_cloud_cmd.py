@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,3 +279,40 @@ def test_list_aliyun_with_its_own_key(
     assert (listed["id"], listed["provider"], listed["name"]) == (vm, "aliyun", "ali-web")
     assert "from environment (ALIBABA_CLOUD_ACCESS_KEY_ID)" in err
     assert emu.calls == []  # the Tencent emulator was not asked
+
+
+def test_a_snapshot_through_the_cloud_agent_runs_the_real_collector(
+    emu: TencentEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The emulator's agent really runs the command it is given (here, on this machine), so
+    the collector, compressed into one shell line, is proven end to end."""
+
+    def run_for_real(instance_id: str, script: str) -> tuple[int, str]:
+        done = subprocess.run(
+            ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60, check=False
+        )
+        return done.returncode, done.stdout
+
+    emu.command_handler = run_for_real
+    code = sickbay(emu, "snapshot", WEB, "--provider", "tencent", "--yes")
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    snapshot = json.loads(out)
+    pids = {p["pid"] for p in snapshot["processes"]}
+    assert 1 in pids and len(pids) > 5  # this machine's processes, read from /proc
+    assert snapshot["host"] == WEB
+    assert changes(emu) == ["RunCommand"]
+    (entry,) = AuditLog(Path(emu_audit_path())).entries()
+    assert entry["action"] == "run-command" and entry["outcome"] == "done"
+    assert "output" not in entry["details"]  # the sample is not copied into the audit log
+
+
+def emu_audit_path() -> str:
+    return os.path.join(os.environ["XDG_DATA_HOME"], "sickbay", "audit.jsonl")
+
+
+def test_a_snapshot_through_the_agent_is_refused_without_confirmation(
+    emu: TencentEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sickbay(emu, "snapshot", WEB, "--provider", "tencent") == 1
+    assert changes(emu) == []

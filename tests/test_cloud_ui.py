@@ -167,3 +167,20 @@ async def test_the_instance_list_filters_and_adds_an_ssh_target(
         assert await wait_for(pilot, lambda: "web-7" in app.records)
         assert isinstance(app.screen, HostScreen) and app.screen.host == "web-7"
         assert [s.name for s in app.sources] == ["here", "web-7"]
+
+
+def test_the_instance_id_the_host_reports_counts_only_if_its_addresses_agree(
+    emu: AliyunEmulator,
+) -> None:
+    web = emu.add_instance("web1", private_ip="10.0.0.5")
+    other = emu.add_instance("payroll", private_ip="10.0.9.9")
+    settings = Settings(
+        hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
+        cloud=CloudSettings(endpoints={"aliyun": emu.url}),
+    )
+    desk = CloudDesk(settings)
+    view = desk.view("web1", ["10.0.0.5"], reported_id=web)
+    assert view.instance.id == web and "reports" in view.how
+    # A compromised host claiming to be another instance is not believed: matched by address.
+    view = desk.view("web1", ["10.0.0.5"], reported_id=other)
+    assert view.instance.id == web and "private address" in view.how

@@ -451,3 +451,10 @@ def test_a_virtualenv_under_tmp_is_weighed_as_one(debian_root: Sysroot) -> None:
     }
     assert findings["/tmp/ci/.venv/bin/ruff"] == Severity.MEDIUM
     assert findings["/tmp/.x/bin/ruff"] == Severity.HIGH
+
+
+def test_the_instance_id_cloud_init_recorded_is_gathered(tmp_path: Path) -> None:
+    write(tmp_path, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+    write(tmp_path, "/var/lib/cloud/data/instance-id", "i-bp1example0001\n")
+    _, facts = gathered(tmp_path)
+    assert facts.cloud.instance_id == "i-bp1example0001"

@@ -329,10 +329,12 @@ class SickbayApp(App[None]):
         if source is None:
             return
         addresses = self._addresses(source)
+        watch = self._watch(screen.host)
+        reported = watch.facts.cloud.instance_id if watch and watch.facts else ""
 
         async def read() -> None:
             try:
-                view = await asyncio.to_thread(self.cloud.view, screen.host, addresses)
+                view = await asyncio.to_thread(self.cloud.view, screen.host, addresses, reported)
             except NoCloud as exc:
                 screen.show(None, str(exc))
             except Exception as exc:  # a provider that cannot be built, the SDK: say it

@@ -94,6 +94,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _common(listing)
     listing.add_argument("--format", choices=("json", "table"), default="table")
 
+    snap = commands.add_parser(
+        "snapshot",
+        help="one snapshot of an instance through its cloud agent (when SSH is cut)",
+        description=(
+            "Run sickbay's collector through Cloud Assistant / TAT (in memory, with the host's "
+            "python3 -I -S) and print the snapshot as JSON. Asks first; --yes for scripts."
+        ),
+    )
+    snap.add_argument("instance", metavar="INSTANCE", help="the instance id")
+    _common(snap)
+    snap.add_argument("--yes", action="store_true", help="do not ask")
+    snap.add_argument("--timeout", type=int, help="seconds the agent may take (default 120)")
+    snap.add_argument("--indent", type=int, default=None, help="pretty-print JSON")
+    snap.add_argument("--audit-log", metavar="PATH", help="the audit log (default: data dir)")
+
     act = commands.add_parser(
         "act",
         help="plan, confirm, run, verify and record an action on an instance",
@@ -331,10 +346,66 @@ def cmd_act(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """The collector through the cloud agent (when SSH is cut): one snapshot as JSON."""
+    from backends.cloud.collect import (  # noqa: PLC0415
+        AgentCollectError,
+        collector_command,
+        command_digest,
+        parse_output,
+    )
+    from backends.decode import Decoder  # noqa: PLC0415
+    from domain.serialize import snapshot_to_json  # noqa: PLC0415
+
+    name = args.provider or guess_provider(args.instance)
+    if name is None:
+        raise UsageError(f"which provider is {args.instance!r}? give --provider")
+    provider = make_provider(cast(ProviderName, name), args)
+    log = AuditLog(audit_path(args.audit_log))
+    command = collector_command()
+    params = {"script": command, "timeout": str(args.timeout or 120)}
+    try:
+        plan = actions.plan(provider, "run-command", args.instance, params)
+    except ActionError as exc:
+        print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
+        return 1
+    print(
+        f"run sickbay's collector on {visible(args.instance)} as root through the cloud agent "
+        f"(reads /proc, writes nothing; command sha256 {command_digest(command)})",
+        file=sys.stderr,
+    )
+    if not args.yes and not (sys.stdin.isatty() and _confirmed_plain()):
+        result = ActionResult(Outcome.CANCELLED, "not confirmed: nothing was done")
+        _record(log, plan, result)
+        print("not confirmed (pass --yes): nothing was done", file=sys.stderr)
+        return 1
+    result = actions.execute(provider, plan, lambda line: None)
+    output = str(result.details.get("output", ""))
+    digest = {"output_sha256": result.details.get("output_sha256")}
+    _record(log, plan, dataclasses.replace(result, details=digest))  # not the sample itself
+    if not result.ok:
+        print(report(result), file=sys.stderr)
+        return 1
+    try:
+        sample = parse_output(output)
+    except AgentCollectError as exc:
+        print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
+        return 1
+    snapshot = Decoder().decode(sample, args.instance, "cloud-agent")
+    sys.stdout.write(snapshot_to_json(snapshot, indent=args.indent) + "\n")
+    return 0
+
+
+def _confirmed_plain() -> bool:
+    return input("go ahead? [y/N] ").strip().lower() in ("y", "yes")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         if args.cloud_command == "list":
             return cmd_list(args)
+        if args.cloud_command == "snapshot":
+            return cmd_snapshot(args)
         return cmd_act(args)
     except UsageError as exc:
         print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)

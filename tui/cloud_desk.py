@@ -101,14 +101,20 @@ class CloudDesk:
 
         return AliyunProvider(region, cred.key_id, cred.secret, cred.token, endpoint=endpoint)
 
-    def view(self, host: str, addresses: Iterable[str]) -> InstanceView:
-        """The instance behind ``host`` (``addresses``: what it is reached at and reports)."""
+    def view(self, host: str, addresses: Iterable[str], reported_id: str = "") -> InstanceView:
+        """The instance behind ``host``: the configured instance id, else the one the host
+        reports (cloud-init's record), if its addresses agree, else by ``addresses`` (where the
+        host is reached and what it reports)."""
         where = self.where(host)
         provider = self.provider(where)
+        addresses = list(addresses)
         try:
             if where.instance_id:
                 instance = provider.instance(where.instance_id)
                 how = f"{instance.id} (configured instance id)"
+            elif reported_id and (claimed := self._claimed(provider, reported_id, addresses)):
+                instance = claimed
+                how = f"{instance.id} (the id the host reports; its addresses agree)"
             else:
                 match = match_instance(provider.list_instances(), addresses=addresses)
                 if match is None:
@@ -154,6 +160,21 @@ class CloudDesk:
             except (NoCloud, CloudError, ValueError) as exc:
                 problems.append(f"{where.provider} {where.region}: {exc}")
         return instances, problems
+
+    @staticmethod
+    def _claimed(
+        provider: CloudProvider, reported_id: str, addresses: list[str]
+    ) -> Instance | None:
+        """The instance the host says it is, if that instance has one of its addresses (the
+        host is attacker-controlled: its word alone must not point actions at another
+        instance)."""
+        try:
+            instance = provider.instance(reported_id)
+        except CloudError:
+            return None
+        if match_instance([instance], addresses=addresses) is None:
+            return None
+        return instance
 
     # --- actions ---------------------------------------------------------------------------
 
