@@ -16,6 +16,8 @@ from typing import Any
 
 from domain.sanitize import visible
 
+NOTHING_DONE = "nothing was done"  # the state an action that did not run leaves
+
 
 class Risk(enum.IntEnum):
     """How careful the confirmation must be."""

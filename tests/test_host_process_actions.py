@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from backends.audit_log import AuditLog
+from backends.hostactions import HOST_ACTION_IDS, registry
 from backends.hostactions.base import ActionContext
 from backends.hostactions.process import Proc, resolve_tree
 from backends.hostactions.registry import get
@@ -314,3 +315,7 @@ def test_the_tree_stops_at_services_and_the_operators_shell() -> None:
         resolve_tree(procs, 30, session=(30,))
     with pytest.raises(ActionError, match="init"):
         resolve_tree(procs, 1)
+
+
+def test_the_action_ids_known_at_start_up_are_the_registry() -> None:
+    assert frozenset(registry.ACTIONS) == HOST_ACTION_IDS

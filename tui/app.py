@@ -25,7 +25,6 @@ from domain.incident import StepStatus
 from domain.sanitize import visible
 from domain.source import HostKeyTrust, PassphraseInput, Source, SourceError
 from screens.action import ActionScreen, ResultScreen
-from screens.checklist import ChecklistScreen
 from screens.cloud import CloudScreen
 from screens.cloud_list import CloudListScreen
 from screens.confirm import ConfirmScreen
@@ -410,6 +409,8 @@ class SickbayApp(App[None]):
         elif message.screen == "cloud-refresh" and isinstance(self.screen, CloudScreen):
             self._read_cloud(self.screen)
         elif message.screen == "checklist":
+            from screens.checklist import ChecklistScreen  # noqa: PLC0415 (start-up time)
+
             checklist = localized(ChecklistScreen, self.lang)(
                 message.host, self.lang, read_only=self.settings.read_only
             )
@@ -423,6 +424,8 @@ class SickbayApp(App[None]):
             self.notify(f"the {message.screen} screen is not available yet", markup=False)
 
     def _refresh_checklist(self) -> None:
+        from screens.checklist import ChecklistScreen  # noqa: PLC0415
+
         screen = self.screen
         if not isinstance(screen, ChecklistScreen):
             return
@@ -453,6 +456,7 @@ class SickbayApp(App[None]):
 
     async def _export_report(self) -> None:
         from backends.evidence_store import data_dir  # noqa: PLC0415
+        from screens.checklist import ChecklistScreen  # noqa: PLC0415
 
         lang = self.screen.lang if isinstance(self.screen, ChecklistScreen) else self.lang
         try:

@@ -14,10 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from backends.cloud import actions as cloud_actions
-from backends.cloud.credentials import lookup
-from backends.cloud.matching import MatchError, match_instance
 from backends.secrets import SecretStore
 from domain.actions import ActionError, ActionPlan, ActionResult
 from domain.cloud import (
@@ -30,6 +28,9 @@ from domain.cloud import (
 )
 from tui.config import HostEntry, Settings
 from tui.passphrases import PassphraseKeeper
+
+if TYPE_CHECKING:
+    from backends.cloud.actions import Timing
 
 
 class NoCloud(Exception):
@@ -49,7 +50,7 @@ class CloudDesk:
         settings: Settings,
         *,
         make_provider: Callable[[ProviderName, str], CloudProvider] | None = None,
-        timing: cloud_actions.Timing | None = None,
+        timing: Timing | None = None,
     ) -> None:
         self.settings = settings
         self.timing = timing
@@ -83,6 +84,8 @@ class CloudDesk:
             return found
 
     def _real_provider(self, name: ProviderName, region: str) -> CloudProvider:
+        from backends.cloud.credentials import lookup  # noqa: PLC0415 (the SDKs load late)
+
         keeper = PassphraseKeeper(self.settings.secrets_backend)
         store = None if keeper.uses_file else SecretStore("system")
         found = lookup(name, self.settings.cloud.profile, store=store)
@@ -105,6 +108,8 @@ class CloudDesk:
         """The instance behind ``host``: the configured instance id, else the one the host
         reports (cloud-init's record), if its addresses agree, else by ``addresses`` (where the
         host is reached and what it reports)."""
+        from backends.cloud.matching import MatchError, match_instance  # noqa: PLC0415
+
         where = self.where(host)
         provider = self.provider(where)
         addresses = list(addresses)
@@ -168,6 +173,8 @@ class CloudDesk:
         """The instance the host says it is, if that instance has one of its addresses (the
         host is attacker-controlled: its word alone must not point actions at another
         instance)."""
+        from backends.cloud.matching import match_instance  # noqa: PLC0415
+
         try:
             instance = provider.instance(reported_id)
         except CloudError:
@@ -193,8 +200,12 @@ class CloudDesk:
                 )
             given["operator"] = operator
         given.pop("ssh_client", None)
+        from backends.cloud import actions as cloud_actions  # noqa: PLC0415
+
         return cloud_actions.plan(self.provider(where), action, instance_id, given)
 
     def execute(self, host: str, plan: ActionPlan, progress: Callable[[str], None]) -> ActionResult:
+        from backends.cloud import actions as cloud_actions  # noqa: PLC0415
+
         provider = self.provider(self.where(host))
         return cloud_actions.execute(provider, plan, progress, timing=self.timing)

@@ -18,23 +18,18 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backends.audit_log import local_actor
 from backends.casefile import CaseFile, case_path
 from domain.actions import ActionPlan, ActionResult, Outcome, PlannedStep, Risk
-from domain.checklist import (
-    Checklist,
-    ChecklistView,
-    VerificationState,
-    clock_for,
-    load_user_checklist,
-    verify_step,
-)
 from domain.cloud import InstanceView
 from domain.findings import Finding, Severity
 from domain.i18n import Language
 from domain.incident import StepStatus
-from domain.report import build_report, render
+
+if TYPE_CHECKING:
+    from domain.checklist import Checklist, ChecklistView
 
 RECORD_EVERY = 30.0  # seconds: last_seen of findings that did not change is refreshed this often
 
@@ -53,13 +48,13 @@ class IncidentDesk:
 
     @property
     def checklist(self) -> Checklist:
+        from domain.checklist import Checklist, load_checklist, load_user_checklist  # noqa: PLC0415
+
         if self._checklist is None:
             self._checklist = (
                 load_user_checklist(self.config_dir) if self.config_dir else Checklist(())
             )
             if not self._checklist.steps:
-                from domain.checklist import load_checklist  # noqa: PLC0415
-
                 self._checklist = load_checklist(None)
         return self._checklist
 
@@ -109,6 +104,13 @@ class IncidentDesk:
         self.cases.set_step(incident, step, status, reason=reason)
 
     def view(self, pool_connections: Mapping[str, int]) -> ChecklistView:
+        from domain.checklist import (  # noqa: PLC0415 (start-up time)
+            ChecklistView,
+            VerificationState,
+            clock_for,
+            verify_step,
+        )
+
         checklist = self.checklist
         if self.incident is None:
             return ChecklistView(checklist, None)
@@ -131,6 +133,8 @@ class IncidentDesk:
     def export_report(self, directory: Path, lang: Language) -> list[tuple[Path, str]]:
         """The report as Markdown and HTML files in ``directory`` (mode 600), each hashed and
         recorded as a report action. Returns (path, sha256) of each."""
+        from domain.report import build_report, render  # noqa: PLC0415
+
         incident = self.ensure("response checklist")
         view = self.view({})
         assert view.case is not None

@@ -17,15 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from backends.audit_log import AuditLog
-from backends.evidence_store import incident_evidence_dir
-from backends.hostactions import registry
-from backends.hostactions.base import ActionContext
-from backends.hostactions.runner import NOTHING_DONE, run_action
-from backends.hostexec_local import LocalExec
-from backends.hostexec_ssh import SshExec
+from backends.hostactions import HOST_ACTION_IDS
 from backends.local import LocalSource
 from backends.ssh import SshSource
-from domain.actions import ActionError, ActionPlan, ActionResult, Outcome, Risk
+from domain.actions import NOTHING_DONE, ActionError, ActionPlan, ActionResult, Outcome, Risk
 from domain.cloud import CloudError
 from domain.hostexec import HostExec
 from domain.source import Source
@@ -42,7 +37,11 @@ class Done:
 
 
 def host_exec(source: Source) -> HostExec | None:
-    """How to act on the host a source watches (None: it cannot be acted on)."""
+    """How to act on the host a source watches (None: it cannot be acted on). The action
+    modules load on first use, not at start-up (the first frame waits for imports)."""
+    from backends.hostexec_local import LocalExec  # noqa: PLC0415
+    from backends.hostexec_ssh import SshExec  # noqa: PLC0415
+
     if isinstance(source, SshSource):
         return SshExec(source)
     if isinstance(source, LocalSource):
@@ -66,9 +65,9 @@ class Responder:
 
     def host_actions(self, source: Source) -> frozenset[str]:
         """The action ids the host screen offers for this source."""
-        if self.read_only or host_exec(source) is None:
+        if self.read_only or not isinstance(source, SshSource | LocalSource):
             return frozenset()
-        return frozenset(registry.ACTIONS)
+        return HOST_ACTION_IDS
 
     def _exec(self, source: Source) -> HostExec:
         found = self._execs.get(source.name)
@@ -80,6 +79,8 @@ class Responder:
         return found
 
     def evidence_dir(self, incident: str | None) -> Path:
+        from backends.evidence_store import incident_evidence_dir  # noqa: PLC0415
+
         if self.evidence_root is not None:
             return self.evidence_root / (incident or "unfiled")
         return incident_evidence_dir(incident)
@@ -94,6 +95,10 @@ class Responder:
         incident: str | None,
         progress: Callable[[str], None],
     ) -> Done:
+        from backends.hostactions import registry  # noqa: PLC0415
+        from backends.hostactions.base import ActionContext  # noqa: PLC0415
+        from backends.hostactions.runner import run_action  # noqa: PLC0415
+
         if self.read_only:
             raise PermissionError("read-only mode: no actions")
         action = registry.get(action_id)
@@ -172,7 +177,7 @@ class Responder:
         return None
 
     def known(self, action_id: str) -> bool:
-        return action_id in registry.ACTIONS
+        return action_id in HOST_ACTION_IDS
 
     def describe(self) -> dict[str, Any]:
         return {"audit_log": str(self.audit.path), "dry_run": self.dry_run}

@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from backends.audit_log import AuditLog
 from backends.hostactions.base import ActionContext, HostAction
-from domain.actions import ActionError, ActionPlan, ActionResult, Outcome
+from domain.actions import NOTHING_DONE, ActionError, ActionPlan, ActionResult, Outcome
 from domain.hostexec import ExecError
 
-NOTHING_DONE = "nothing was done"
 Confirm = Callable[[ActionPlan], Awaitable[bool]]
 
 
