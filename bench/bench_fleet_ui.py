@@ -69,6 +69,8 @@ async def run(sshd: Sshd, hosts: int, presses: int) -> None:
                 break
         live = sum(r.state == "live" for r in app.records.values())
         print(f"{live} of {hosts} hosts live after {time.monotonic() - started:.1f} s")
+        while not app.screen.query(FleetTable):  # composed late on a loaded machine
+            await pilot.pause(0.1)
         table = app.screen.query_one(FleetTable)
         table.focus()
         await pilot.pause(2.0)

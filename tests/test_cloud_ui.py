@@ -11,9 +11,10 @@ from textual.widgets import Button, Input, OptionList
 
 from backends.audit_log import AuditLog
 from backends.cloud.actions import Timing, quarantine_group_name
+from domain.cloud import Instance, InstanceView
 from screens.action import ActionScreen, ResultScreen
-from screens.cloud import CloudScreen
-from screens.cloud_list import CloudListScreen
+from screens.cloud import CloudScreen, view_text
+from screens.cloud_list import CloudListScreen, instance_label
 from screens.host import HostScreen
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.fakes import FakeSource
@@ -184,3 +185,16 @@ def test_the_instance_id_the_host_reports_counts_only_if_its_addresses_agree(
     # A compromised host claiming to be another instance is not believed: matched by address.
     view = desk.view("web1", ["10.0.0.5"], reported_id=other)
     assert view.instance.id == web and "private address" in view.how
+
+
+def test_instance_names_and_tags_are_shown_literally() -> None:
+    hostile = "[bold red]prod[/] \x1b]0;owned\x07\u202eexe"
+    instance = Instance(
+        "aliyun", REGION, "i-1", hostile, "running", tags=(("owner", "[@click=app.quit]x"),)
+    )
+    for text in (view_text(InstanceView(instance, "configured")), instance_label(instance)):
+        plain = text.plain
+        assert "[bold red]prod[/]" in plain  # markup shown, not applied
+        assert "\x1b" not in plain and "\u202e" not in plain  # escapes made visible
+        assert "\\e]0;owned" in plain or "\\x1b]0;owned" in plain
+    assert "[@click=app.quit]x" in view_text(InstanceView(instance, "configured")).plain
