@@ -12,7 +12,8 @@ from textual.widgets import Button, Input
 
 from backends.audit_log import AuditLog
 from backends.local import LocalSource
-from screens.action import ActionScreen, ResultScreen
+from domain.actions import ActionPlan, PlannedStep, Risk
+from screens.action import ActionScreen, ResultScreen, plan_text
 from screens.host import HostScreen
 from tests.planted import SLEEP, Planted
 from tui.app import SickbayApp
@@ -182,3 +183,18 @@ async def test_the_command_palette_offers_the_same_actions(
         assert isinstance(screen, ActionScreen) and screen.plan.action == "freeze"
         assert str(victim.pid) in screen.plan.subject
         await pilot.press("escape")
+
+
+def test_the_preview_shows_host_text_literally() -> None:
+    hostile = "/tmp/[bold]x[/]\x1b]52;c;ZXZpbA==\x07\u202e\nfake step"
+    plan = ActionPlan(
+        "quarantine", "web1\x1b[2J", f"file {hostile}", {"path": hostile},
+        (PlannedStep(f"move {hostile}", f"mv {hostile} /q"),), Risk.DESTRUCTIVE,
+        warnings=(hostile,),
+    )  # fmt: skip
+    plain = plan_text(plan).plain
+    assert "\x1b" not in plain and "\u202e" not in plain
+    assert "[bold]x[/]" in plain  # markup shown, not applied
+    assert "\nfake step" not in plain  # a newline in a name cannot fake a line of the plan
+    text = plan.preview()
+    assert "\x1b" not in text and "\nfake step" not in text
