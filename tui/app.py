@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -40,11 +39,11 @@ from screens.messages import (
     SourceFailed,
     StepMarked,
 )
-from screens.passphrase import PassphraseAnswer, PassphraseQuestion, PassphraseScreen
 from tui.cloud_desk import CloudDesk, NoCloud
 from tui.commands import HostCommands
 from tui.config import Settings, default_config_path
 from tui.incident_desk import IncidentDesk
+from tui.passphrase_flow import PassphraseFlow
 from tui.passphrases import PassphraseKeeper
 from tui.responder import Done, Responder
 from tui.watch import HostWatch
@@ -117,8 +116,7 @@ class SickbayApp(App[None]):
         for source in self.sources:
             if isinstance(source, PassphraseInput) and hasattr(source, "passphrase_lookup"):
                 source.passphrase_lookup = self.passphrases.lookup
-        self._asked: set[tuple[Path, bool, int]] = set()  # passphrase questions already shown
-        self._failures_seen = 0
+        self.passphrase_flow = PassphraseFlow(self, self.passphrases)
 
     @property
     def fleet(self) -> bool:
@@ -163,7 +161,7 @@ class SickbayApp(App[None]):
                 record.failed(exc)
                 message: SnapshotReady | SourceFailed = SourceFailed(name, record.reason)
                 if shown or not self.fleet:
-                    self._maybe_ask_passphrase(watch.source)
+                    self.passphrase_flow.maybe_ask(watch.source)
             else:
                 record.observed(seen.snapshot, seen.findings)
                 message = SnapshotReady(seen.snapshot)
@@ -233,37 +231,51 @@ class SickbayApp(App[None]):
     def _action_requested(self, message: ActionRequested) -> None:
         source = self._source(message.host)
         cloud = CLOUD_FOR.get(message.action)
-        if source is not None and cloud is not None:
-            self.run_worker(
-                self._run_cloud_action(source, cloud, message.params),
-                name=f"cloud {cloud}",
-                group="action",
-                exit_on_error=False,
-            )
-            return
-        if source is None or not self.responder.known(message.action):
+        if source is None or (cloud is None and not self.responder.known(message.action)):
             self.notify(f"{message.action}: not available for this host", markup=False)
             return
         self.run_worker(
-            self._run_action(source, message.action, message.params),
+            self._run_action(source, cloud or message.action, message.params, cloud is not None),
             name=f"action {message.action}",
             group="action",
             exit_on_error=False,
         )
 
-    async def _run_action(self, source: Source, action: str, params: dict[str, str]) -> None:
+    async def _run_action(
+        self, source: Source, action: str, params: dict[str, str], cloud: bool
+    ) -> None:
+        """One action, host or cloud, the one way: the responder plans it, this shows the
+        preview and asks, the responder runs, verifies and audits it, this records it in the
+        case file and shows the result."""
+
         async def confirm(plan: ActionPlan) -> bool:
             confirmed: bool = await self.push_screen_wait(ActionScreen(plan, lang=self.lang))
             return confirmed
 
-        def progress(line: str) -> None:
+        def say(line: str) -> None:
             self.notify(visible(line), title=action, timeout=3, markup=False)
 
+        def progress(line: str) -> None:  # cloud actions report from the SDK's thread
+            if cloud:
+                self.call_from_thread(say, line)
+            else:
+                say(line)
+
+        params = dict(params)
+        screen = self.screen
+        if cloud and "instance" not in params and isinstance(screen, CloudScreen) and screen.view:
+            params["instance"] = screen.view.instance.id
         try:
             incident = await asyncio.to_thread(self.incidents.ensure, f"{source.name}: response")
-            done = await self.responder.run_host_action(
-                source, action, params, confirm=confirm, incident=incident, progress=progress
-            )
+            if cloud:
+                done = await self.responder.run_cloud_action(
+                    self.cloud, source.name, action, params,
+                    confirm=confirm, incident=incident, progress=progress,
+                )  # fmt: skip
+            else:
+                done = await self.responder.run_host_action(
+                    source, action, params, confirm=confirm, incident=incident, progress=progress
+                )
         except Exception as exc:  # the audit log unwritable, an unknown action: say it
             self.notify(visible(str(exc)), title=action, severity="error", markup=False)
             return
@@ -274,40 +286,11 @@ class SickbayApp(App[None]):
         if done.result.outcome is Outcome.CANCELLED:
             self.notify(tr("ui.action.cancelled", self.lang, action=action), markup=False)
             return
-        if action == "scan":  # ClamAV's detections become findings of the incident
+        if action == "scan" and not cloud:  # ClamAV's detections become incident findings
             await self._record_scan(source.name, done)
         watch = self._watch(source.name)
         if watch is not None:
             watch.refresh_facts()  # what the action changed shows on the next sample
-        await self.push_screen_wait(ResultScreen(done.plan, done.result, self.lang))
-
-    async def _run_cloud_action(self, source: Source, action: str, params: dict[str, str]) -> None:
-        async def confirm(plan: ActionPlan) -> bool:
-            confirmed: bool = await self.push_screen_wait(ActionScreen(plan, lang=self.lang))
-            return confirmed
-
-        def progress(line: str) -> None:  # from the SDK's thread
-            self.call_from_thread(self.notify, visible(line), title=action, timeout=3, markup=False)
-
-        params = dict(params)
-        if "instance" not in params and isinstance(self.screen, CloudScreen) and self.screen.view:
-            params["instance"] = self.screen.view.instance.id
-        try:
-            incident = await asyncio.to_thread(self.incidents.ensure, f"{source.name}: response")
-            done = await self.responder.run_cloud_action(
-                self.cloud, source.name, action, params,
-                confirm=confirm, incident=incident, progress=progress,
-            )  # fmt: skip
-        except Exception as exc:
-            self.notify(visible(str(exc)), title=action, severity="error", markup=False)
-            return
-        await self._recorded(source.name, done)
-        if done.result.outcome is Outcome.DRY_RUN:
-            await self.push_screen_wait(ActionScreen(done.plan, dry_run=True, lang=self.lang))
-            return
-        if done.result.outcome is Outcome.CANCELLED:
-            self.notify(f"{action}: cancelled, nothing was done", markup=False)
-            return
         await self.push_screen_wait(ResultScreen(done.plan, done.result, self.lang))
         if isinstance(self.screen, CloudScreen):
             self._read_cloud(self.screen)
@@ -474,81 +457,6 @@ class SickbayApp(App[None]):
     def _source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)
 
-    def _maybe_ask_passphrase(self, source: Source) -> None:
-        """Ask once, by itself, for a passphrase the host on screen waits for (again after a
-        wrong one); later the operator asks with the same key as for a host key."""
-        if not isinstance(source, PassphraseInput):
-            return
-        request = source.passphrase_request()
-        if request is None or isinstance(self.screen, PassphraseScreen):
-            return
-        key_path, wrong = request
-        attempt = (key_path, wrong, self._failures_seen if wrong else 0)
-        if attempt in self._asked:
-            return
-        self._asked.add(attempt)
-        self.run_worker(self._ask_passphrase(source), group="passphrase", exclusive=True)
-
-    async def _ask_passphrase(self, source: Source) -> None:
-        if not isinstance(source, PassphraseInput):
-            return
-        request = source.passphrase_request()
-        if request is None:
-            return
-        key_path, wrong = request
-        waiting = [
-            s
-            for s in self.sources
-            if isinstance(s, PassphraseInput)
-            and (r := s.passphrase_request()) is not None
-            and r[0] == key_path
-        ]
-        store = await asyncio.to_thread(self.passphrases.describe)
-        question = PassphraseQuestion(
-            host=source.name,
-            key_path=key_path,
-            wrong=wrong,
-            store=store,
-            uses_file=self.passphrases.uses_file,
-            others=len(waiting) - 1,
-        )
-        answer = await self.push_screen_wait(PassphraseScreen(question))
-        if answer is not None:
-            await self._use_passphrase(key_path, answer, waiting or [source])
-
-    async def _use_passphrase(
-        self, key_path: Path, answer: PassphraseAnswer, waiting: Sequence[Source]
-    ) -> None:
-        from backends.secrets import SecretStoreError  # noqa: PLC0415
-        from backends.ssh import passphrase_opens  # noqa: PLC0415
-
-        passphrase = answer.passphrase
-        try:
-            if not passphrase:
-                found = await asyncio.to_thread(
-                    self.passphrases.lookup_in_file, key_path, answer.master
-                )
-                if found is None:
-                    self.notify(f"the secrets file holds no passphrase for {key_path}")
-                    return
-                passphrase = found
-            opens = await asyncio.to_thread(passphrase_opens, key_path, passphrase)
-            if answer.remember and opens:
-                where = await asyncio.to_thread(
-                    self.passphrases.remember, key_path, passphrase, answer.master
-                )
-                self.notify(f"passphrase for {key_path} kept in the {where}", markup=False)
-            elif answer.remember:
-                self.notify("not remembered: that passphrase does not open the key")
-        except SecretStoreError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            if not passphrase:
-                return
-        self._failures_seen += 1
-        for source in waiting:
-            if isinstance(source, PassphraseInput):
-                source.provide_passphrase(key_path, passphrase)
-
     @on(HostKeyDecision)
     def _decide_host_key(self, message: HostKeyDecision) -> None:
         """Show the unknown key's fingerprint; trust it only on an explicit yes. (The same key
@@ -556,7 +464,7 @@ class SickbayApp(App[None]):
         record = self.records.get(message.host)
         source = self._source(message.host)
         if isinstance(source, PassphraseInput) and source.passphrase_request() is not None:
-            self.run_worker(self._ask_passphrase(source), group="passphrase", exclusive=True)
+            self.run_worker(self.passphrase_flow.ask(source), group="passphrase", exclusive=True)
             return
         fingerprint = None if record is None else record.fingerprint
         if fingerprint is None or not isinstance(source, HostKeyTrust):
