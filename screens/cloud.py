@@ -5,7 +5,9 @@ calls, confirmed, verified and recorded by the app)."""
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from domain.cloud import InstanceView
+from domain.i18n import Language, tr
 from screens.messages import ActionRequested, ScreenRequested
 from widgets.safe import host_text
 
@@ -29,28 +32,35 @@ CLOUD_KEYS = {
 }
 
 
-def view_text(view: InstanceView) -> Text:
+def view_text(view: InstanceView, lang: Language = "en") -> Text:
     """The instance in plain Text (tags, names and descriptions are not ours: shown literally)."""
+
+    def w(key: str) -> str:
+        return tr(f"ui.cloudview.{key}", lang)
+
+    def label(key: str) -> str:
+        return w(key) + " " * max(1, 11 - cell_len(w(key)))
+
     i = view.instance
     t = Text()
     t.append(f"{i.provider}  {i.region} {i.zone}\n", style="bold")
-    t.append("Instance   ")
+    t.append(label("instance"))
     t.append(i.id, style="bold")
     t.append("  ")
     t.append_text(host_text(i.name))
-    t.append(f"\nMatched    {view.how}\n")
+    t.append(f"\n{label('matched')}{view.how}\n")
     style = "green" if i.state == "running" else "yellow"
-    t.append("State      ")
+    t.append(label("state"))
     t.append(f"{i.state}", style=f"bold {style}")
     t.append(f" ({i.raw_state})\n" if i.raw_state else "\n")
-    t.append(f"Private    {', '.join(i.private_ips) or '-'}\n")
-    t.append(f"Public     {', '.join(i.public_ips) or '-'}\n")
-    t.append(f"VPC        {i.vpc_id or '-'}   type {i.instance_type or '-'}\n")
+    t.append(f"{label('private')}{', '.join(i.private_ips) or '-'}\n")
+    t.append(f"{label('public')}{', '.join(i.public_ips) or '-'}\n")
+    t.append(f"{label('vpc')}{i.vpc_id or '-'}   {w('type')} {i.instance_type or '-'}\n")
     if i.tags:
-        t.append("Tags       ")
+        t.append(label("tags"))
         t.append_text(host_text(", ".join(f"{k}={v}" for k, v in i.tags)))
         t.append("\n")
-    t.append("\nSecurity groups\n", style="bold")
+    t.append(f"\n{w('groups')}\n", style="bold")
     for group in view.groups:
         t.append(f"  {group.id} ", style="bold")
         t.append_text(host_text(group.name))
@@ -60,23 +70,25 @@ def view_text(view: InstanceView) -> Text:
             t.append(f"    {r.direction:<7} ")
             t.append(f"{r.policy:<6}", style=colour)
             t.append(f" {r.protocol:<4} {r.ports:<11} {r.cidr:<20} prio {r.priority}\n")
-    t.append("\nDisks\n", style="bold")
+    t.append(f"\n{w('disks')}\n", style="bold")
     for disk in view.disks:
         t.append(f"  {disk.id}  {disk.kind:<6} {disk.size_gb} GB  {disk.category} {disk.device}\n")
-    t.append("\nSnapshots (recent)\n", style="bold")
+    t.append(f"\n{w('snapshots')}\n", style="bold")
     if not view.snapshots:
-        t.append("  none\n", style="yellow")
+        t.append(f"  {w('no-snapshots')}\n", style="yellow")
     for snap in view.snapshots[:10]:
         colour = {"accomplished": "green", "failed": "red"}.get(snap.status, "yellow")
         t.append(f"  {snap.id}  {snap.disk_id}  ")
         t.append(f"{snap.status} {snap.progress}%", style=colour)
         t.append(f"  {snap.created}\n")
     age = time.time() - view.read_at if view.read_at else 0.0
-    t.append(f"\nread {age:.0f} s ago (r reads again)", style="dim")
+    t.append("\n" + tr("ui.cloudview.read-ago", lang, seconds=f"{age:.0f}"), style="dim")
     return t
 
 
 class CloudScreen(Screen[None]):
+    LANG: ClassVar[Language] = "en"  # screens.localize sets it on a language's subclass
+
     BINDINGS = [
         Binding("s", "act('snapshot')", "Snapshot", id="cloud.snapshot"),
         Binding("i", "act('isolate')", "Isolate", id="cloud.isolate"),
@@ -96,18 +108,19 @@ class CloudScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="cloud-body"):
-            yield Static(Text(f"Reading the cloud instance of {self.host}..."), id="cloud-view")
+            reading = tr("ui.cloud.reading", self.LANG, host=self.host)
+            yield Static(host_text(reading), id="cloud-view")
         yield Footer()
 
     def show(self, view: InstanceView | None, problem: str = "") -> None:
         self.view = view
         widget = self.query_one("#cloud-view", Static)
         if view is None:
-            text = Text("No cloud instance: ", style="bold yellow")
+            text = Text(tr("ui.cloud.none", self.LANG), style="bold yellow")
             text.append_text(host_text(problem))
             widget.update(text)
         else:
-            widget.update(view_text(view))
+            widget.update(view_text(view, self.LANG))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -15,16 +15,17 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
 
-    def __init__(self, title: str, body: Text, confirm: str) -> None:
+    def __init__(self, title: str, body: Text, confirm: str, cancel: str = "Cancel") -> None:
         super().__init__()
         self.title_text, self.body, self.confirm_label = title, body, confirm
+        self.cancel_label = cancel
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-body"):
             yield Static(Text(self.title_text, style="bold"))
             yield Static(self.body)
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.cancel_label, id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error")
 
     def on_mount(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from domain.fleet import FleetRow
+from domain.i18n import Language, tr
+from screens.localize import column_titles
 from screens.messages import HostKeyDecision
 from widgets.filter_bar import FilterBar
 from widgets.fleet_table import FleetTable
@@ -18,6 +22,8 @@ from widgets.live_table import LiveTable
 
 class FleetScreen(Screen[None]):
     """Enter opens a host; the app feeds rows with :meth:`show_rows`."""
+
+    LANG: ClassVar[Language] = "en"  # screens.localize sets it on a language's subclass
 
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="fleet.filter"),
@@ -37,7 +43,8 @@ class FleetScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(FleetTable)
-        table.border_title = "Hosts"
+        table.set_titles(column_titles(self.LANG))
+        table.border_title = "Hosts" if self.LANG == "en" else tr("ui.pane.hosts", self.LANG)
         table.focus()
 
     def show_rows(self, rows: list[FleetRow]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,9 +13,11 @@ from textual.widgets import Footer
 
 from domain.findings import Finding
 from domain.fleet import HostRecord
+from domain.i18n import Language, tr
 from domain.model import HostSnapshot, Process, Socket
 from screens.action_menu import ActionMenuScreen
 from screens.finding import FindingScreen
+from screens.localize import column_titles
 from screens.messages import (
     ActionRequested,
     HostKeyDecision,
@@ -76,6 +80,8 @@ def evidence_params(finding: Finding) -> dict[str, str]:
 class HostScreen(Screen[None]):
     """Everything about one host. Data arrives as :class:`SnapshotReady` messages."""
 
+    LANG: ClassVar[Language] = "en"  # screens.localize sets it on a language's subclass
+
     BINDINGS = [
         Binding("1", "focus_pane('findings')", "Findings", id="host.pane_findings"),
         Binding("2", "focus_pane('processes')", "Procs", id="host.pane_processes"),
@@ -130,6 +136,10 @@ class HostScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        titles = column_titles(self.LANG)
+        for pane in PANES:
+            self.table(pane).set_titles(titles)
+        self.query_one(StatusBar).lang = self.LANG
         self._update_titles()
         self.query_one(ProcessTable).focus()
         self.show_record()
@@ -224,7 +234,8 @@ class HostScreen(Screen[None]):
     def _update_titles(self) -> None:
         for number, pane in enumerate(PANES, start=1):
             table = self.table(pane)
-            table.border_title = f"{number} {TITLES[pane]}"
+            title = TITLES[pane] if self.LANG == "en" else tr(f"ui.pane.{pane}", self.LANG)
+            table.border_title = f"{number} {title}"
             table.border_subtitle = table.summary
 
     def _finding(self, key: str | None) -> Finding | None:

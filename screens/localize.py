@@ -3,8 +3,9 @@
 Textual reads a binding's description (the footer's label) from the class's ``BINDINGS``. For a
 language other than English, :func:`localized` makes a subclass of a screen (or the app) whose
 ``BINDINGS`` are the same bindings (same keys, actions and ids, so keymaps still apply) with the
-labels of the catalog's ``ui.short.<binding id>``. The subclass keeps the class name, so the
-stylesheet's type selectors and ``isinstance`` checks see the same class.
+labels of the catalog's ``ui.short.<binding id>``, and ``LANG`` set (the screen's other words).
+The subclass keeps the class name, so the stylesheet's type selectors and ``isinstance`` checks
+see the same class.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ def label(binding: Binding, lang: Language, table: str = "short") -> str:
     return binding.description
 
 
+def column_titles(lang: Language) -> dict[str, str]:
+    """Table column titles in ``lang`` by column id (``ui.col.<id>``; English keeps its own)."""
+    if lang == "en":
+        return {}
+    prefix = "ui.col."
+    return {k[len(prefix) :]: v for k, v in catalog(lang).items() if k.startswith(prefix)}
+
+
 def localized(cls: T, lang: Language) -> T:
     if lang == "en":
         return cls
@@ -39,6 +48,7 @@ def localized(cls: T, lang: Language) -> T:
             for b in cls.BINDINGS
             if isinstance(b, Binding)
         ]
-        made = type(cls.__name__, (cls,), {"BINDINGS": bindings, "__module__": cls.__module__})
+        attrs = {"BINDINGS": bindings, "__module__": cls.__module__, "LANG": lang}
+        made = type(cls.__name__, (cls,), attrs)
         _CACHE[(cls, lang)] = made
     return made  # type: ignore[return-value]

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Static
 
+from domain.i18n import Language, tr
 from widgets.safe import host_text
 
 
@@ -35,6 +36,7 @@ class PassphraseQuestion:
     store: str  # where a remembered passphrase goes: "system keyring (...)", "encrypted file ..."
     uses_file: bool  # the store is the encrypted file: ask for its master password
     others: int = 0  # other hosts waiting for the same key
+    lang: Language = "en"
 
 
 class PassphraseScreen(ModalScreen[PassphraseAnswer | None]):
@@ -46,32 +48,32 @@ class PassphraseScreen(ModalScreen[PassphraseAnswer | None]):
 
     def compose(self) -> ComposeResult:
         q = self.question
+
+        def w(key: str, **values: object) -> str:
+            return tr(f"ui.passphrase.{key}", q.lang, **values)
+
         body = Text()
-        body.append("Host   ")
+        body.append(w("host") + "  ")
         body.append_text(host_text(q.host, "bold"))
-        body.append(f"\nKey    {q.key_path}\n")
+        body.append("\n" + w("key") + "  ")
+        body.append_text(host_text(str(q.key_path)))
+        body.append("\n")
         if q.others:
-            body.append(f"       (also used by {q.others} other host(s) waiting for it)\n")
+            body.append(w("others", count=q.others) + "\n")
         if q.wrong:
-            body.append("\nThat passphrase was wrong. Try again.\n", style="bold red")
-        body.append("\nThe passphrase stays in memory unless you ask to remember it.")
+            body.append("\n" + w("wrong") + "\n", style="bold red")
+        body.append("\n" + w("memory"))
         with Vertical(id="confirm-body"):
-            yield Static(Text("Passphrase for the encrypted SSH key", style="bold"))
+            yield Static(Text(w("title"), style="bold"))
             yield Static(body)
-            yield Input(password=True, placeholder="passphrase", id="passphrase")
-            yield Checkbox(f"Remember it in the {q.store}", id="remember")
+            yield Input(password=True, placeholder=w("placeholder"), id="passphrase")
+            yield Checkbox(w("remember", store=q.store), id="remember")
             if q.uses_file:
-                yield Static(
-                    Text(
-                        "Master password of the encrypted secrets file (to remember the "
-                        "passphrase there, or, with the passphrase left empty, to read it "
-                        "from there):"
-                    )
-                )
-                yield Input(password=True, placeholder="master password", id="master")
+                yield Static(Text(w("master")))
+                yield Input(password=True, placeholder=w("master-placeholder"), id="master")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Connect", id="connect", variant="primary")
+                yield Button(tr("ui.common.cancel", q.lang), id="cancel")
+                yield Button(w("connect"), id="connect", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#passphrase", Input).focus()

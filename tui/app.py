@@ -470,16 +470,12 @@ class SickbayApp(App[None]):
         if fingerprint is None or not isinstance(source, HostKeyTrust):
             self.notify("no unknown host key is waiting for a decision here", markup=False)
             return
+        lang = self.lang
         body = Text()
-        body.append("Host       ")
+        body.append(tr("ui.hostkey.host", lang) + "  ")
         body.append_text(host_text(message.host, "bold"))
-        body.append(f"\nKey        {fingerprint}\n\n", style="bold")
-        body.append(
-            "This host's key is not in your known_hosts. Compare the fingerprint with one you "
-            "got another way (the cloud console's VNC: ssh-keygen -lf "
-            "/etc/ssh/ssh_host_ed25519_key.pub). If they match, trusting it records it in "
-            "known_hosts and connects. If you are not sure, cancel."
-        )
+        body.append(f"\n{tr('ui.hostkey.key', lang)}  {fingerprint}\n\n", style="bold")
+        body.append(tr("ui.hostkey.explain", lang))
 
         def decided(trust: bool | None) -> None:
             if not trust:
@@ -492,7 +488,8 @@ class SickbayApp(App[None]):
             source.retry_now()
             self.notify(f"trusted {fingerprint}; recorded in known_hosts", markup=False)
 
-        self.push_screen(ConfirmScreen("Trust this host key?", body, "Trust and connect"), decided)
+        title, trust = tr("ui.hostkey.title", lang), tr("ui.hostkey.trust", lang)
+        self.push_screen(ConfirmScreen(title, body, trust, tr("ui.common.cancel", lang)), decided)
 
     async def on_unmount(self) -> None:
         await asyncio.gather(*(source.close() for source in self.sources), return_exceptions=True)

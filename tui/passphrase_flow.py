@@ -61,6 +61,7 @@ class PassphraseFlow:
             store=store,
             uses_file=self.keeper.uses_file,
             others=len(waiting) - 1,
+            lang=self.app.lang,
         )
         answer = await self.app.push_screen_wait(PassphraseScreen(question))
         if answer is not None:

@@ -175,6 +175,7 @@ class LiveTable(ScrollView, Generic[T], can_focus=True):
         disabled: bool = False,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self._titles: dict[str, str] = {}  # column id -> title in the operator's language
         if not columns:
             raise ValueError("a LiveTable needs at least one column")
         if sum(1 for column in columns if column.flex) > 1:
@@ -304,6 +305,14 @@ class LiveTable(ScrollView, Generic[T], can_focus=True):
             return False
         self.move_cursor(index)
         return True
+
+    def set_titles(self, titles: dict[str, str]) -> None:
+        """Column titles in the operator's language, by column id (others keep their own)."""
+        self._titles = dict(titles)
+        self.clear_render_cache()
+
+    def title_of(self, column: Column[T]) -> str:
+        return self._titles.get(column.id, column.title)
 
     def set_mark(self, mark: Callable[[T], str | None] | None) -> None:
         """Change the function that marks rows (``"critical"``, ``"high"``, ...)."""
@@ -561,13 +570,15 @@ class LiveTable(ScrollView, Generic[T], can_focus=True):
             if index == self._sort_index:
                 arrow = _SORT_ARROWS[self._sort_reverse]
                 if column.align == "right":
-                    title = fit(arrow + column.title, cell_width, "right")
+                    title = fit(arrow + self.title_of(column), cell_width, "right")
                 else:
-                    title = fit(column.title + arrow, cell_width, "left")
+                    title = fit(self.title_of(column) + arrow, cell_width, "left")
                 segments.append(Segment(title, sorted_style))
                 segments.append(Segment(sep, header))
             else:
-                segments.append(Segment(fit(column.title, cell_width, column.align) + sep, header))
+                segments.append(
+                    Segment(fit(self.title_of(column), cell_width, column.align) + sep, header)
+                )
         strip = Strip(segments, width).simplify()
         self._header_cache = (state, strip)
         return strip

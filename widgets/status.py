@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from domain.findings import Finding, Severity
+from domain.i18n import Language, tr
 from domain.model import HostSnapshot
 from widgets.safe import host_text
 
@@ -21,6 +22,8 @@ def _uptime(seconds: float) -> str:
 class StatusBar(Static):
     """Host, its own claimed hostname (hostile text), source, sample cost and freshness."""
 
+    lang: Language = "en"
+
     def show_snapshot(self, snapshot: HostSnapshot, findings: tuple[Finding, ...] = ()) -> None:
         text = Text.assemble(("sickbay ", "bold"), host_text(snapshot.host, "bold"))
         if snapshot.hostname and snapshot.hostname != snapshot.host:
@@ -29,25 +32,37 @@ class StatusBar(Static):
             text.append(")")
         # The most important thing first, so an 80-column terminal never cuts it off.
         counts = [
-            f"{n} {level.label}"
+            f"{n} {tr('severity.' + level.label, self.lang)}"
             for level in (Severity.CRITICAL, Severity.HIGH)
             if (n := sum(1 for f in findings if f.severity == level))
         ]
         if counts:
             text.append("  ")
             text.append(" " + ", ".join(counts) + " ", style="bold reverse")
-        text.append(f"  up {_uptime(snapshot.metrics.uptime_s)}")
-        text.append(f"  {len(snapshot.processes)} procs  {len(snapshot.sockets)} sockets")
+        lang = self.lang
+        text.append("  " + tr("ui.status.up", lang, uptime=_uptime(snapshot.metrics.uptime_s)))
+        text.append(
+            "  "
+            + tr(
+                "ui.status.counts", lang,
+                procs=len(snapshot.processes), sockets=len(snapshot.sockets),
+            )
+        )  # fmt: skip
         if snapshot.collector_cpu_ms is not None:
-            text.append(f"  sample {snapshot.collector_cpu_ms:.0f} ms cpu")
-        text.append(f"  via {snapshot.source}")
+            ms = f"{snapshot.collector_cpu_ms:.0f}"
+            text.append("  " + tr("ui.status.sample", lang, ms=ms))
+        text.append("  " + tr("ui.status.via", lang, source=snapshot.source))
         text.append(time.strftime("  %H:%M:%S", time.localtime(snapshot.taken_at)))
         if snapshot.errors:
-            text.append(f"  {len(snapshot.errors)} unreadable", style="bold")
+            text.append(
+                "  " + tr("ui.status.unreadable", self.lang, count=len(snapshot.errors)),
+                style="bold",
+            )
         self.update(text)
 
     def show_failure(self, host: str, reason: str) -> None:
         text = Text.assemble(("sickbay ", "bold"), host_text(host, "bold"), "  ")
         # A source's reason may quote what the host said (an agent's stderr): host text.
-        text.append_text(host_text(f"cannot sample: {reason}", "bold reverse"))
+        failed = tr("ui.status.failed", self.lang, reason=reason)
+        text.append_text(host_text(failed, "bold reverse"))
         self.update(text)
