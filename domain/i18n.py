@@ -108,3 +108,11 @@ def placeholders(text: str) -> frozenset[str]:
         for _, name, _, _ in string.Formatter().parse(text)
         if name is not None
     )
+
+
+def rule_title(rule_id: str, title: str, lang: Language) -> str:
+    """A built-in rule's title in ``lang``; a title the catalog does not know (a custom rule's)
+    is returned as it is."""
+    if lang == DEFAULT_LANGUAGE or catalog(DEFAULT_LANGUAGE).get(f"rule.{rule_id}") != title:
+        return title
+    return catalog(lang).get(f"rule.{rule_id}", title)

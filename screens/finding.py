@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from domain.findings import Finding
+from domain.i18n import Language, rule_title, tr
 from widgets.safe import host_text
 
 ACTION_HELP = {
@@ -29,42 +30,43 @@ ACTION_HELP = {
 }
 
 
-def finding_text(finding: Finding) -> Text:
+def finding_text(finding: Finding, lang: Language = "en") -> Text:
     """Our own labels as styled text; everything that came from the host through host_text."""
     text = Text()
-    text.append(f"{finding.severity.label.upper()}  ", style="bold")
-    text.append_text(host_text(finding.title, "bold"))
+    text.append(f"{tr('severity.' + finding.severity.label, lang).upper()}  ", style="bold")
+    text.append_text(host_text(rule_title(finding.rule_id, finding.title, lang), "bold"))
     text.append(f"\n{finding.rule_id}", style="dim")
     if finding.attack:
         text.append("   ATT&CK " + ", ".join(finding.attack), style="dim")
     text.append("\n\n")
     text.append_text(host_text(finding.explanation))
-    text.append("\n\nEvidence\n", style="bold")
+    text.append(f"\n\n{tr('ui.finding.evidence', lang)}\n", style="bold")
     for name, value in finding.evidence.as_dict().items():
         text.append(f"  {name:<12}", style="dim")
         text.append_text(host_text(str(value)))
         text.append("\n")
     if finding.actions:
-        text.append("\nWhat to do\n", style="bold")
+        text.append(f"\n{tr('ui.finding.todo', lang)}\n", style="bold")
         for action in finding.actions:
             text.append(f"  {action:<12}", style="bold")
-            text.append(ACTION_HELP.get(action, "") + "\n")
+            words = ACTION_HELP.get(action, "") if lang == "en" else tr(f"action.{action}", lang)
+            text.append(words + "\n")
     seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(finding.first_seen))
     last = time.strftime("%H:%M:%S", time.localtime(finding.last_seen))
-    text.append(f"\nfirst seen {seen}, last seen {last}", style="dim")
+    text.append("\n" + tr("ui.finding.seen", lang, first=seen, last=last), style="dim")
     return text
 
 
 class FindingScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,d", "dismiss", "Close", id="finding.close")]
 
-    def __init__(self, finding: Finding) -> None:
+    def __init__(self, finding: Finding, lang: Language = "en") -> None:
         super().__init__()
-        self.finding = finding
+        self.finding, self.lang = finding, lang
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="finding-body"):
-            yield Static(finding_text(self.finding))
+            yield Static(finding_text(self.finding, self.lang))
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

@@ -139,6 +139,7 @@ class HostScreen(Screen[None]):
         titles = column_titles(self.LANG)
         for pane in PANES:
             self.table(pane).set_titles(titles)
+        self.query_one(FindingsTable).lang = self.LANG
         self.query_one(StatusBar).lang = self.LANG
         self._update_titles()
         self.query_one(ProcessTable).focus()
@@ -246,7 +247,7 @@ class HostScreen(Screen[None]):
         """Enter on a finding: go to its process or socket; a file finding opens its details."""
         finding = self._finding(message.key)
         if finding is not None and not self.jump_to(finding):
-            self.app.push_screen(FindingScreen(finding))
+            self.app.push_screen(FindingScreen(finding, self.LANG))
 
     def jump_to(self, finding: Finding) -> bool:
         snapshot = self.last_snapshot
@@ -352,7 +353,7 @@ class HostScreen(Screen[None]):
         table = self.query_one(FindingsTable)
         finding = table.cursor_row
         if finding is not None:
-            self.app.push_screen(FindingScreen(finding))
+            self.app.push_screen(FindingScreen(finding, self.LANG))
 
     def action_focus_pane(self, pane: str) -> None:
         self.table(pane).focus()

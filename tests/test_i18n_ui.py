@@ -4,7 +4,10 @@ view; host data stays as it is."""
 from __future__ import annotations
 
 from domain.cloud import Instance, InstanceView
+from domain.findings import Finding, Severity
+from domain.i18n import rule_title
 from screens.cloud import view_text
+from screens.finding import finding_text
 from screens.host import HostScreen
 from screens.localize import localized
 from tests.fakes import FakeSource
@@ -37,3 +40,12 @@ def test_the_cloud_view_speaks_chinese_and_keeps_host_text() -> None:
     text = view_text(InstanceView(instance, "configured"), "zh").plain
     assert "安全组" in text and "云盘" in text and "快照" in text
     assert "web-主机" in text and "Security groups" not in text
+
+
+def test_built_in_rule_titles_are_translated_custom_ones_kept() -> None:
+    miner = Finding("PROC-MINER-NAME", "Cryptominer process", Severity.CRITICAL, "why")
+    assert rule_title(miner.rule_id, miner.title, "zh") == "挖矿进程"
+    assert rule_title(miner.rule_id, miner.title, "en") == "Cryptominer process"
+    assert rule_title("CUSTOM-1", "Our own rule", "zh") == "Our own rule"
+    text = finding_text(miner, "zh").plain
+    assert "挖矿进程" in text and "证据" in text and "严重" in text

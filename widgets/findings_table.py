@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from domain.findings import Finding, evidence_summary
+from domain.i18n import Language, rule_title
 from domain.sanitize import visible
 from widgets.live_table import Column, LiveTable
 
@@ -20,7 +22,12 @@ def seen_text(finding: Finding) -> str:
     return time.strftime("%H:%M", time.localtime(finding.first_seen))
 
 
-def finding_columns() -> list[Column[Finding]]:
+def finding_columns(lang: Callable[[], Language] = lambda: "en") -> list[Column[Finding]]:
+    """``lang``: the language built-in rules' titles show in (read on each render)."""
+
+    def title(f: Finding) -> str:
+        return visible(rule_title(f.rule_id, f.title, lang()))
+
     return [
         Column(
             "severity",
@@ -31,21 +38,32 @@ def finding_columns() -> list[Column[Finding]]:
             descending=True,
         ),
         Column("rule", "RULE", lambda f: f.rule_id, 18, sort_key=lambda f: f.rule_id),
-        Column("title", "FINDING", lambda f: visible(f.title), 26),
+        Column("title", "FINDING", title, 26),
         Column("evidence", "EVIDENCE", evidence_summary, 16, flex=True),
         Column("seen", "SINCE", seen_text, 5, "right", lambda f: f.first_seen),
     ]
 
 
 class FindingsTable(LiveTable[Finding]):
-    """Findings keyed by rule + evidence, so one stays selected while it persists."""
+    """Findings keyed by rule + evidence, so one stays selected while it persists. With ``lang``
+    set, built-in rules' titles show in that language."""
 
     def __init__(self, *, id: str | None = None) -> None:
+        self._lang: Language = "en"
         super().__init__(
-            finding_columns(),
+            finding_columns(lambda: self._lang),
             key=lambda f: f.key,
             sort="severity",
             reverse=True,
             mark=severity_mark,
             id=id,
         )
+
+    @property
+    def lang(self) -> Language:
+        return self._lang
+
+    @lang.setter
+    def lang(self, value: Language) -> None:
+        self._lang = value
+        self.clear_render_cache()
