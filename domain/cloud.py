@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 ProviderName = Literal["aliyun", "tencent"]
+PowerOp = Literal["stop", "force-stop", "start", "reboot"]
 PROVIDERS: tuple[ProviderName, ...] = ("aliyun", "tencent")
 
 # Provider-neutral instance states; the provider's own word is kept in Instance.raw_state.
@@ -187,13 +188,9 @@ class CloudProvider(Protocol):
         """Replace all of the instance's groups at once."""
         ...
 
-    def plan_power(
-        self, instance_id: str, op: Literal["stop", "force-stop", "start", "reboot"]
-    ) -> ApiCall: ...
+    def plan_power(self, instance_id: str, op: PowerOp) -> ApiCall: ...
 
-    def power(
-        self, instance_id: str, op: Literal["stop", "force-stop", "start", "reboot"], token: str
-    ) -> str: ...
+    def power(self, instance_id: str, op: PowerOp, token: str) -> str: ...
 
     def plan_run_command(self, instance_id: str, script: str, timeout_s: int) -> ApiCall: ...
 

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ("tests.detect_fixtures", "tests.sshd", "tests.cloud_emu.guard")
+pytest_plugins = (
+    "tests.detect_fixtures",
+    "tests.sshd",
+    "tests.cloud_emu.guard",
+    "tests.pilot_actions",
+)
 
 # Payloads an attacker can put in a process name, command line, user name or file on the host.
 HOSTILE_STRINGS = (

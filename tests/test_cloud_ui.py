@@ -3,73 +3,39 @@ the loopback ECS emulator (signatures checked): snapshot, isolate and un-isolate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from textual.widgets import Button, Input, OptionList
+from textual.widgets import OptionList
 
 from backends.audit_log import AuditLog
 from backends.cloud.actions import Timing, quarantine_group_name
 from domain.cloud import Instance, InstanceView
-from screens.action import ActionScreen, ResultScreen
 from screens.cloud import CloudScreen, view_text
 from screens.cloud_list import CloudListScreen, instance_label
 from screens.host import HostScreen
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.fakes import FakeSource
+from tests.pilot_actions import REGION, confirm_and_result, wait_for
 from tui.app import SickbayApp
 from tui.cloud_desk import CloudDesk
 from tui.config import CloudSettings, HostEntry, Settings
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
-REGION = "cn-hangzhou"
 OPERATOR = "198.51.100.7"
 
 
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[AliyunEmulator]:
-    with AliyunEmulator(region=REGION, transition_s=0.2, snapshot_s=0.4) as e:
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", e.key_id)
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", e.secret)
-        yield e
-
-
-async def wait_for(pilot: Any, condition: Any, tries: int = 300) -> bool:
-    for _ in range(tries):
-        if condition():
-            return True
-        await pilot.pause(0.05)
-    return bool(condition())
-
-
-async def confirm_and_result(pilot: Any, app: SickbayApp, typed: str | None = None) -> Any:
-    assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
-    screen = app.screen
-    assert isinstance(screen, ActionScreen)
-    if typed is not None:
-        screen.query_one("#typed", Input).value = typed
-        await pilot.pause()
-    plan = screen.plan
-    screen.query_one("#confirm", Button).press()
-    assert await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
-    result = app.screen
-    assert isinstance(result, ResultScreen)
-    await pilot.press("escape")
-    return plan, result.result
-
-
 async def test_snapshot_isolate_and_unisolate_from_the_cloud_screen(
-    emu: AliyunEmulator, tmp_path: Any
+    ecs: AliyunEmulator, tmp_path: Any
 ) -> None:
-    own = emu.add_security_group("web1-sg")
-    instance_id = emu.add_instance("web1", groups=[own], data_disks=[100])
+    own = ecs.add_security_group("web1-sg")
+    instance_id = ecs.add_instance("web1", groups=[own], data_disks=[100])
     settings = Settings(
         interval=0.3,
         audit_log=tmp_path / "audit.jsonl",
         hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
-        cloud=CloudSettings(endpoints={"aliyun": emu.url}, operator_address=OPERATOR),
+        cloud=CloudSettings(endpoints={"aliyun": ecs.url}, operator_address=OPERATOR),
     )
     desk = CloudDesk(settings, timing=Timing(poll_s=0.05, snapshot_timeout_s=20))
     source = FakeSource(name="web1")
@@ -79,7 +45,7 @@ async def test_snapshot_isolate_and_unisolate_from_the_cloud_screen(
         assert isinstance(app.screen, HostScreen)
         app.screen.query_one("#processes").focus()
         # The host's configured entry names no instance: it is matched by its address.
-        emu.instances[instance_id].private_ip = "10.0.0.5"
+        ecs.instances[instance_id].private_ip = "10.0.0.5"
         await pilot.press("i")
         assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
         cloud = app.screen
@@ -93,19 +59,19 @@ async def test_snapshot_isolate_and_unisolate_from_the_cloud_screen(
         plan, result = await confirm_and_result(pilot, app)
         assert plan.action == "snapshot" and any("CreateSnapshot" in s.exact for s in plan.steps)
         assert result.outcome.value == "done", result
-        assert len(emu.snapshots) == 2
+        assert len(ecs.snapshots) == 2
 
         await pilot.press("i")
         plan, result = await confirm_and_result(pilot, app)
         assert plan.action == "isolate" and OPERATOR in plan.preview()
         assert result.outcome.value == "done", result
-        groups = emu.instances[instance_id].groups
-        assert len(groups) == 1 and emu.groups[groups[0]].name == quarantine_group_name(instance_id)
+        groups = ecs.instances[instance_id].groups
+        assert len(groups) == 1 and ecs.groups[groups[0]].name == quarantine_group_name(instance_id)
 
         await pilot.press("U")  # the undo recorded by the isolation
         plan, result = await confirm_and_result(pilot, app)
         assert result.outcome.value == "done", result
-        assert emu.instances[instance_id].groups == [own]
+        assert ecs.instances[instance_id].groups == [own]
 
     entries = AuditLog(tmp_path / "audit.jsonl").entries()
     assert [(e["action"], e["outcome"]) for e in entries] == [
@@ -135,14 +101,14 @@ async def test_a_host_without_cloud_settings_says_what_to_configure(tmp_path: An
 
 
 async def test_the_instance_list_filters_and_adds_an_ssh_target(
-    emu: AliyunEmulator, tmp_path: Any
+    ecs: AliyunEmulator, tmp_path: Any
 ) -> None:
-    emu.add_instance("web-7", public_ip="127.0.0.1")  # loopback: nothing leaves this machine
-    emu.add_instance("db-3", private_ip="172.16.0.30")
+    ecs.add_instance("web-7", public_ip="127.0.0.1")  # loopback: nothing leaves this machine
+    ecs.add_instance("db-3", private_ip="172.16.0.30")
     settings = Settings(
         interval=0.3,
         audit_log=tmp_path / "audit.jsonl",
-        cloud=CloudSettings(provider="aliyun", region=REGION, endpoints={"aliyun": emu.url}),
+        cloud=CloudSettings(provider="aliyun", region=REGION, endpoints={"aliyun": ecs.url}),
     )
     source = FakeSource(name="here")
     app = SickbayApp(source, settings)
@@ -171,13 +137,13 @@ async def test_the_instance_list_filters_and_adds_an_ssh_target(
 
 
 def test_the_instance_id_the_host_reports_counts_only_if_its_addresses_agree(
-    emu: AliyunEmulator,
+    ecs: AliyunEmulator,
 ) -> None:
-    web = emu.add_instance("web1", private_ip="10.0.0.5")
-    other = emu.add_instance("payroll", private_ip="10.0.9.9")
+    web = ecs.add_instance("web1", private_ip="10.0.0.5")
+    other = ecs.add_instance("payroll", private_ip="10.0.9.9")
     settings = Settings(
         hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
-        cloud=CloudSettings(endpoints={"aliyun": emu.url}),
+        cloud=CloudSettings(endpoints={"aliyun": ecs.url}),
     )
     desk = CloudDesk(settings)
     view = desk.view("web1", ["10.0.0.5"], reported_id=web)

@@ -5,21 +5,19 @@ report and the SQLite case file hold all of it; a new app resumes the same incid
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from textual.widgets import Button, Input, OptionList
+from textual.widgets import OptionList
 
 from backends.casefile import CaseFile
 from backends.cloud.actions import Timing
 from backends.local import LocalSource
-from screens.action import ActionScreen, ResultScreen
 from screens.checklist import ChecklistScreen
 from screens.cloud import CloudScreen
 from screens.host import HostScreen
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
+from tests.pilot_actions import REGION, confirm_and_result, wait_for
 from tests.planted import FakePool, Planted, miner
 from tui.app import SickbayApp
 from tui.cloud_desk import CloudDesk
@@ -30,43 +28,10 @@ pytestmark = [
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
     pytest.mark.usefixtures("loopback_only"),
 ]
-REGION = "cn-hangzhou"
 OPERATOR = "198.51.100.7"
 
 
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[AliyunEmulator]:
-    with AliyunEmulator(region=REGION, transition_s=0.2, snapshot_s=0.4) as e:
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", e.key_id)
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", e.secret)
-        yield e
-
-
-async def wait_for(pilot: Any, condition: Any, tries: int = 400) -> bool:
-    for _ in range(tries):
-        if condition():
-            return True
-        await pilot.pause(0.05)
-    return bool(condition())
-
-
-async def go_ahead(pilot: Any, app: SickbayApp, typed: str | None = None) -> Any:
-    assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
-    screen = app.screen
-    assert isinstance(screen, ActionScreen)
-    if typed is not None:
-        screen.query_one("#typed", Input).value = typed
-        await pilot.pause()
-    screen.query_one("#confirm", Button).press()
-    assert await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 600)
-    result = app.screen
-    assert isinstance(result, ResultScreen)
-    await pilot.press("escape")
-    await wait_for(pilot, lambda: not isinstance(app.screen, ResultScreen))
-    return result.result
-
-
-def settings_for(emu: AliyunEmulator, instance_id: str, tmp_path: Path) -> Settings:
+def settings_for(ecs: AliyunEmulator, instance_id: str, tmp_path: Path) -> Settings:
     return Settings(
         interval=0.5,
         audit_log=tmp_path / "audit.jsonl",
@@ -76,17 +41,17 @@ def settings_for(emu: AliyunEmulator, instance_id: str, tmp_path: Path) -> Setti
                 "here", "127.0.0.1", provider="aliyun", region=REGION, instance_id=instance_id
             ),
         ),
-        cloud=CloudSettings(endpoints={"aliyun": emu.url}, operator_address=OPERATOR),
+        cloud=CloudSettings(endpoints={"aliyun": ecs.url}, operator_address=OPERATOR),
         language="en",
     )
 
 
 async def test_a_whole_incident(
-    emu: AliyunEmulator, planted: Planted, fake_pool: FakePool, tmp_path: Path
+    ecs: AliyunEmulator, planted: Planted, fake_pool: FakePool, tmp_path: Path
 ) -> None:
-    instance_id = emu.add_instance("here", data_disks=[50])
+    instance_id = ecs.add_instance("here", data_disks=[50])
     mining = miner(planted, fake_pool)
-    settings = settings_for(emu, instance_id, tmp_path)
+    settings = settings_for(ecs, instance_id, tmp_path)
     desk = CloudDesk(settings, timing=Timing(poll_s=0.05, snapshot_timeout_s=20))
     app = SickbayApp(LocalSource("here"), settings, cloud=desk)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -112,9 +77,9 @@ async def test_a_whole_incident(
         assert isinstance(cloud, CloudScreen)
         assert await wait_for(pilot, lambda: cloud.view is not None)
         await pilot.press("s")
-        assert (await go_ahead(pilot, app)).outcome.value == "done"
+        assert (await confirm_and_result(pilot, app))[1].outcome.value == "done"
         await pilot.press("i")
-        assert (await go_ahead(pilot, app)).outcome.value == "done"
+        assert (await confirm_and_result(pilot, app))[1].outcome.value == "done"
         await pilot.press("escape")
         assert await wait_for(pilot, lambda: isinstance(app.screen, HostScreen))
 
@@ -126,10 +91,10 @@ async def test_a_whole_incident(
         key = next(p.key for p in snapshot.processes if p.pid == mining.pid)
         assert await wait_for(pilot, lambda: table.move_cursor_to_key(key))
         await pilot.press("e")
-        collected = await go_ahead(pilot, app)
+        _, collected = await confirm_and_result(pilot, app)
         assert collected.outcome.value == "done" and collected.evidence
         await pilot.press("ctrl+k")
-        killed = await go_ahead(pilot, app, typed="here")
+        _, killed = await confirm_and_result(pilot, app, typed="here")
         assert killed.outcome.value == "done", killed
         assert mining.wait(timeout=10) is not None
 
@@ -178,5 +143,5 @@ async def test_a_whole_incident(
     assert "<script" not in html.lower() and incident in html
 
     # A new console on the same case file resumes the incident.
-    again = SickbayApp(LocalSource("here"), settings_for(emu, instance_id, tmp_path), cloud=desk)
+    again = SickbayApp(LocalSource("here"), settings_for(ecs, instance_id, tmp_path), cloud=desk)
     assert again.incidents.incident == incident

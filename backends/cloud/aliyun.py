@@ -47,13 +47,12 @@ from domain.cloud import (
     CommandResult,
     Disk,
     Instance,
+    PowerOp,
     ProviderName,
     SecurityGroup,
     SecurityRule,
     Snapshot,
 )
-
-PowerOp = Literal["stop", "force-stop", "start", "reboot"]
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _STATES = {

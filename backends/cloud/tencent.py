@@ -46,13 +46,12 @@ from domain.cloud import (
     CommandResult,
     Disk,
     Instance,
+    PowerOp,
     ProviderName,
     SecurityGroup,
     SecurityRule,
     Snapshot,
 )
-
-PowerOp = Literal["stop", "force-stop", "start", "reboot"]
 
 VERSIONS = {"cvm": "v20170312", "vpc": "v20170312", "cbs": "v20170312", "tat": "v20201028"}
 CLIENTS = {"cvm": "CvmClient", "vpc": "VpcClient", "cbs": "CbsClient", "tat": "TatClient"}

@@ -36,7 +36,6 @@ from backends.cloud.actions.common import (
     NEW_GROUP,
     CloudAction,
     FindsGroups,
-    PowerOp,
     Progress,
     Timing,
     _problems,
@@ -50,7 +49,7 @@ from backends.cloud.actions.isolation import _isolate, _plan_isolate, _plan_unis
 from backends.cloud.actions.power import _plan_power, _power
 from backends.cloud.actions.snapshot import _plan_snapshot, _snapshot
 from domain.actions import ActionError, ActionPlan, ActionResult, Outcome
-from domain.cloud import CloudError, CloudProvider, Instance
+from domain.cloud import CloudError, CloudProvider, Instance, PowerOp
 
 __all__ = [
     "BLOCK_PRIORITY", "CLOUD_ACTIONS", "DENY_PRIORITY", "NEW_GROUP", "CloudAction", "FindsGroups",

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from domain.actions import ActionError, ActionPlan, ActionResult, Outcome, Risk
 from domain.cloud import (
@@ -21,7 +21,6 @@ from domain.cloud import (
 )
 
 Progress = Callable[[str], None]
-PowerOp = Literal["stop", "force-stop", "start", "reboot"]
 
 NEW_GROUP = "<new-group-id>"  # stands for the id a group to be created will get, in plans
 SSH_PORT = "22"

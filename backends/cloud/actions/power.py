@@ -6,12 +6,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from backends.cloud.actions.common import CloudAction, PowerOp, _base_params, _host, _Run
+from backends.cloud.actions.common import CloudAction, _base_params, _host, _Run
 from domain.actions import ActionError, ActionPlan, ActionResult, Outcome, PlannedStep
 from domain.cloud import (
     CloudError,
     CloudProvider,
     Instance,
+    PowerOp,
 )
 
 # --- power ------------------------------------------------------------------------------------
