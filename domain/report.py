@@ -34,6 +34,7 @@ from domain.checklist import (
     clock_for,
     overall,
 )
+from domain.explanations import explanation_in
 from domain.findings import Severity
 from domain.i18n import Language, tr
 from domain.incident import Case, StepStatus, TimelineEntry, merge_timeline
@@ -601,7 +602,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                 "rule_id": f.rule_id,
                 "severity": f.severity.label,
                 "title": f.title,
-                "explanation": f.explanation,
+                "explanation": f.explanation,  # as the rule wrote it (English)
+                "explanation_text": explanation_in(f.rule_id, f.explanation, report.language),
                 "evidence": dict(f.evidence),
                 "key": f.key,
                 "first_seen": utc_precise(f.first_seen),

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from domain.explanations import explanation_in
 from domain.findings import Finding
 from domain.i18n import Language, rule_title, tr
 from widgets.safe import host_text
@@ -39,7 +40,7 @@ def finding_text(finding: Finding, lang: Language = "en") -> Text:
     if finding.attack:
         text.append("   ATT&CK " + ", ".join(finding.attack), style="dim")
     text.append("\n\n")
-    text.append_text(host_text(finding.explanation))
+    text.append_text(host_text(explanation_in(finding.rule_id, finding.explanation, lang)))
     text.append(f"\n\n{tr('ui.finding.evidence', lang)}\n", style="bold")
     for name, value in finding.evidence.as_dict().items():
         text.append(f"  {name:<12}", style="dim")
