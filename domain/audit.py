@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from domain.actions import ActionPlan, ActionResult, Outcome
+from domain.actions import ActionPlan, ActionResult
 
 SCHEMA = "sickbay.audit/1"
 GENESIS = "0" * 64
@@ -124,10 +124,3 @@ def verify_lines(
         # a head behind the log is fine: entries appended by a process that died before
         # recording the head still chain correctly
     return Verification(count, tuple(problems), head)
-
-
-def outcome_of(entry: Mapping[str, Any]) -> Outcome | None:
-    try:
-        return Outcome(entry.get("outcome"))
-    except ValueError:
-        return None

@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from backends.audit_log import AuditLog
 from backends.hostactions import HOST_ACTION_IDS
@@ -178,6 +177,3 @@ class Responder:
 
     def known(self, action_id: str) -> bool:
         return action_id in HOST_ACTION_IDS
-
-    def describe(self) -> dict[str, Any]:
-        return {"audit_log": str(self.audit.path), "dry_run": self.dry_run}
