@@ -368,6 +368,37 @@ def _states(answer: Mapping[str, Any]) -> list[tuple[int, str]]:
     return out
 
 
+def _checked(
+    states: list[tuple[int, str]],
+    wrong: list[int],
+    *,
+    failed: str,
+    left: str,
+    done: str,
+    failed_details: dict[str, Any],
+    done_details: dict[str, Any],
+    undo: tuple[str, Mapping[str, Any]] | None = None,
+    done_undo: tuple[str, Mapping[str, Any]] | None = None,
+) -> ActionResult:
+    """The result of a signal, verified by the processes' states read back: UNVERIFIED listing
+    the ``wrong`` pids (``left``: what they still are), else DONE. ``undo`` goes with either
+    outcome, ``done_undo`` only with DONE."""
+    detail = ", ".join(f"{pid}:{state}" for pid, state in states)
+    verification = f"/proc/PID/stat states: {detail}"
+    if wrong:
+        return ActionResult(
+            Outcome.UNVERIFIED,
+            failed,
+            verification=verification,
+            state=f"{left}: {', '.join(map(str, wrong))}",
+            details=failed_details,
+            undo=undo,
+        )
+    return ActionResult(
+        Outcome.DONE, done, verification=verification, details=done_details, undo=undo or done_undo
+    )
+
+
 class Freeze:
     id = "freeze"
     title = "Freeze process tree"
@@ -406,24 +437,16 @@ class Freeze:
         running = [pid for pid, state in states if state not in ("T", "t", "Z", "X", "gone")]
         added = len(answer.get("added") or [])
         pids = ",".join(str(pid) for pid, _ in states)
-        detail = ", ".join(f"{pid}:{state}" for pid, state in states)
-        undo = ("resume", {"pid": str(plan.params.get("pid")), "pids": pids})
-        if running:
-            return ActionResult(
-                Outcome.UNVERIFIED,
-                f"stopped the tree, but {len(running)} process(es) are not in state T",
-                verification=f"/proc/PID/stat states: {detail}",
-                state=f"not stopped: {', '.join(map(str, running))}",
-                details={"states": states, "added": answer.get("added") or []},
-                undo=undo,
-            )
-        return ActionResult(
-            Outcome.DONE,
-            f"froze {len(states)} process(es)"
+        return _checked(
+            states,
+            running,
+            failed=f"stopped the tree, but {len(running)} process(es) are not in state T",
+            left="not stopped",
+            done=f"froze {len(states)} process(es)"
             + (f" ({added} appeared meanwhile)" if added else ""),
-            verification=f"/proc/PID/stat states: {detail}",
-            details={"states": states, "skipped": answer.get("skipped") or []},
-            undo=undo,
+            failed_details={"states": states, "added": answer.get("added") or []},
+            done_details={"states": states, "skipped": answer.get("skipped") or []},
+            undo=("resume", {"pid": str(plan.params.get("pid")), "pids": pids}),
         )
 
 
@@ -482,21 +505,15 @@ class Resume:
         answer = await _signal(ctx, plan, "CONT")
         states = _states(answer)
         stopped = [pid for pid, state in states if state in ("T", "t")]
-        detail = ", ".join(f"{pid}:{state}" for pid, state in states)
-        if stopped:
-            return ActionResult(
-                Outcome.UNVERIFIED,
-                f"{len(stopped)} process(es) are still stopped",
-                verification=f"/proc/PID/stat states: {detail}",
-                state=f"still stopped: {', '.join(map(str, stopped))}",
-                details={"states": states},
-            )
-        return ActionResult(
-            Outcome.DONE,
-            f"resumed {len(states)} process(es)",
-            verification=f"/proc/PID/stat states: {detail}",
-            details={"states": states},
-            undo=("freeze", {"pid": str(plan.params.get("pid"))}),
+        return _checked(
+            states,
+            stopped,
+            failed=f"{len(stopped)} process(es) are still stopped",
+            left="still stopped",
+            done=f"resumed {len(states)} process(es)",
+            failed_details={"states": states},
+            done_details={"states": states},
+            done_undo=("freeze", {"pid": str(plan.params.get("pid"))}),
         )
 
 
@@ -555,20 +572,15 @@ class Kill:
         answer = await _signal(ctx, plan, "KILL")
         states = _states(answer)
         alive = [pid for pid, state in states if state not in ("Z", "X", "gone")]
-        detail = ", ".join(f"{pid}:{state}" for pid, state in states)
-        if alive:
-            return ActionResult(
-                Outcome.UNVERIFIED,
-                f"{len(alive)} process(es) are still alive after SIGKILL",
-                verification=f"/proc/PID/stat states: {detail}",
-                state=f"alive (stopped): {', '.join(map(str, alive))}",
-                details={"states": states},
-            )
-        return ActionResult(
-            Outcome.DONE,
-            f"killed {len(states)} process(es)",
-            verification=f"/proc/PID/stat states: {detail}",
-            details={"states": states, "skip_evidence": plan.params.get("skip_evidence") == "yes"},
+        skipped = plan.params.get("skip_evidence") == "yes"
+        return _checked(
+            states,
+            alive,
+            failed=f"{len(alive)} process(es) are still alive after SIGKILL",
+            left="alive (stopped)",
+            done=f"killed {len(states)} process(es)",
+            failed_details={"states": states},
+            done_details={"states": states, "skip_evidence": skipped},
         )
 
 
