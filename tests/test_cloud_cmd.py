@@ -281,19 +281,21 @@ def test_list_aliyun_with_its_own_key(
     assert emu.calls == []  # the Tencent emulator was not asked
 
 
+def run_on_this_machine(instance_id: str, script: str) -> tuple[int, str]:
+    """An emulated agent that really runs the script it is given, here."""
+    done = subprocess.run(
+        ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done.returncode, done.stdout
+
+
 def test_a_snapshot_through_the_cloud_agent_runs_the_real_collector(
     emu: TencentEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The emulator's agent really runs the command it is given (here, on this machine), so
     the collector, compressed into one shell line, is proven end to end."""
 
-    def run_for_real(instance_id: str, script: str) -> tuple[int, str]:
-        done = subprocess.run(
-            ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60, check=False
-        )
-        return done.returncode, done.stdout
-
-    emu.command_handler = run_for_real
+    emu.command_handler = run_on_this_machine
     code = sickbay(emu, "snapshot", WEB, "--provider", "tencent", "--yes")
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -301,10 +303,48 @@ def test_a_snapshot_through_the_cloud_agent_runs_the_real_collector(
     pids = {p["pid"] for p in snapshot["processes"]}
     assert 1 in pids and len(pids) > 5  # this machine's processes, read from /proc
     assert snapshot["host"] == WEB
-    assert changes(emu) == ["RunCommand"]
-    (entry,) = AuditLog(Path(emu_audit_path())).entries()
-    assert entry["action"] == "run-command" and entry["outcome"] == "done"
-    assert "output" not in entry["details"]  # the sample is not copied into the audit log
+    runs = changes(emu)
+    assert runs and set(runs) == {"RunCommand"}  # one run per page: as many as this host needs
+    entries = AuditLog(Path(emu_audit_path())).entries()
+    assert [e["details"]["page"] for e in entries] == list(range(1, len(runs) + 1))
+    for entry in entries:
+        assert entry["action"] == "run-command" and entry["outcome"] == "done"
+        assert "output" not in entry["details"]  # the sample is not copied into the audit log
+        assert len(entry["details"]["output_sha256"]) == 64
+
+
+def test_a_big_sample_through_cloud_assistant_comes_in_pages(
+    emu: TencentEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """More processes than one run's output holds: 120 planted sleepers and a small output
+    limit. Cloud Assistant (emulated: 24 KB of output kept, 16 KB of command) runs the real
+    collector page by page; every planted process is in the merged snapshot, once."""
+    sleepers = [subprocess.Popen(["sleep", "60"]) for _ in range(120)]
+    try:
+        with AliyunEmulator(region="cn-hangzhou", command_s=0.0, transition_s=0.0) as ali:
+            vm = ali.add_instance("ali-web", private_ip="172.16.0.10")
+
+            ali.command_handler = run_on_this_machine
+            monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ali.key_id)
+            monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ali.secret)
+            args = ["cloud", "snapshot", vm, "--provider", "aliyun", "--region", "cn-hangzhou"]
+            code = cli.main([*args, "--endpoint", ali.url, "--yes", "--output-limit", "5000"])
+            runs = [c for c in ali.calls if c.action == "RunCommand"]
+            alive = all(p.poll() is None for p in sleepers)
+    finally:
+        for proc in sleepers:
+            proc.kill()
+            proc.wait()
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(runs) >= 3 and "page 2: from row [0, " in err
+    snapshot = json.loads(out)
+    pids = [p["pid"] for p in snapshot["processes"]]
+    assert len(pids) == len(set(pids))
+    assert alive and {p.pid for p in sleepers} <= set(pids)
+    assert any(f"sample taken in {len(runs)} pages" in e["what"] for e in snapshot["errors"])
+    entries = AuditLog(Path(emu_audit_path())).entries()
+    assert [e["details"]["page"] for e in entries] == list(range(1, len(runs) + 1))
 
 
 def emu_audit_path() -> str:

@@ -108,6 +108,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     snap.add_argument("--timeout", type=int, help="seconds the agent may take (default 120)")
     snap.add_argument("--indent", type=int, default=None, help="pretty-print JSON")
     snap.add_argument("--audit-log", metavar="PATH", help="the audit log (default: data dir)")
+    snap.add_argument(
+        "--output-limit",
+        type=int,
+        default=None,
+        metavar="CHARS",
+        help="characters of output per run (default 20000: the agents keep 24 KB); a bigger "
+        "sample is read in several runs",
+    )
 
     act = commands.add_parser(
         "act",
@@ -347,9 +355,14 @@ def cmd_act(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    """The collector through the cloud agent (when SSH is cut): one snapshot as JSON."""
+    """The collector through the cloud agent (when SSH is cut): one snapshot as JSON. A sample
+    bigger than the agent's output cap is read in pages, one run each, each run audited."""
     from backends.cloud.collect import (  # noqa: PLC0415
+        MAX_PAGES,
+        MIN_BUDGET,
+        OUTPUT_BUDGET,
         AgentCollectError,
+        PageMerger,
         collector_command,
         command_digest,
         parse_output,
@@ -360,18 +373,24 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     name = args.provider or guess_provider(args.instance)
     if name is None:
         raise UsageError(f"which provider is {args.instance!r}? give --provider")
+    budget = OUTPUT_BUDGET if args.output_limit is None else args.output_limit
+    if budget < MIN_BUDGET:
+        raise UsageError(f"--output-limit: at least {MIN_BUDGET} characters")
     provider = make_provider(cast(ProviderName, name), args)
     log = AuditLog(audit_path(args.audit_log))
-    command = collector_command()
-    params = {"script": command, "timeout": str(args.timeout or 120)}
+    timeout = str(args.timeout or 120)
+    command = collector_command(None, budget)
     try:
-        plan = actions.plan(provider, "run-command", args.instance, params)
+        plan = actions.plan(
+            provider, "run-command", args.instance, {"script": command, "timeout": timeout}
+        )
     except ActionError as exc:
         print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
         return 1
     print(
         f"run sickbay's collector on {visible(args.instance)} as root through the cloud agent "
-        f"(reads /proc, writes nothing; command sha256 {command_digest(command)})",
+        f"(reads /proc, writes nothing; command sha256 {command_digest(command)}); a sample "
+        f"bigger than {budget} characters is read in pages, one run each (at most {MAX_PAGES})",
         file=sys.stderr,
     )
     if not args.yes and not (sys.stdin.isatty() and _confirmed_plain()):
@@ -379,19 +398,34 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         _record(log, plan, result)
         print("not confirmed (pass --yes): nothing was done", file=sys.stderr)
         return 1
-    result = actions.execute(provider, plan, lambda line: None)
-    output = str(result.details.get("output", ""))
-    digest = {"output_sha256": result.details.get("output_sha256")}
-    _record(log, plan, dataclasses.replace(result, details=digest))  # not the sample itself
-    if not result.ok:
-        print(report(result), file=sys.stderr)
-        return 1
-    try:
-        sample = parse_output(output)
-    except AgentCollectError as exc:
-        print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
-        return 1
-    snapshot = Decoder().decode(sample, args.instance, "cloud-agent")
+    pages = PageMerger()
+    for number in range(1, MAX_PAGES + 1):
+        if number > 1:
+            cursor = pages.pages[-1].next
+            command = collector_command(cursor, budget)
+            params = {"script": command, "timeout": timeout}
+            plan = actions.plan(provider, "run-command", args.instance, params)
+            print(f"page {number}: from row {list(cursor or [])}", file=sys.stderr)
+        result = actions.execute(provider, plan, lambda line: None)
+        output = str(result.details.get("output", ""))
+        digest = {"output_sha256": result.details.get("output_sha256"), "page": number}
+        _record(log, plan, dataclasses.replace(result, details=digest))  # not the sample itself
+        if not result.ok:
+            print(report(result), file=sys.stderr)
+            return 1
+        try:
+            if pages.add(parse_output(output)) is None:
+                break
+        except AgentCollectError as exc:
+            print(f"sickbay cloud: page {number}: {visible(str(exc))}", file=sys.stderr)
+            return 1
+    if not pages.complete:
+        print(
+            f"sickbay cloud: the sample needed more than {MAX_PAGES} pages; "
+            "the rest is missing (listed in the snapshot's errors)",
+            file=sys.stderr,
+        )
+    snapshot = Decoder().decode(pages.sample(), args.instance, "cloud-agent")
     sys.stdout.write(snapshot_to_json(snapshot, indent=args.indent) + "\n")
     return 0
 

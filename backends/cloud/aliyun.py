@@ -315,6 +315,9 @@ def parse_command_result(data: Mapping[str, Any], invocation_id: str) -> Command
         )
     except (binascii.Error, ValueError):
         output = _str(data.get("Output"))
+    dropped = data.get("Dropped")
+    if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0:
+        output += f"\n[{dropped} more bytes of output were dropped by Cloud Assistant]"
     return CommandResult(
         invocation_id=invocation_id, status=status, exit_code=exit_code, output=output
     )

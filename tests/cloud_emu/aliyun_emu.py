@@ -37,6 +37,9 @@ VERSION = "2014-05-26"
 HOST_ID = "ecs.aliyuncs.com"
 MAX_SKEW_S = 15 * 60
 VOLATILE = {"Signature", "SignatureNonce", "Timestamp", "ClientToken", "SecurityToken"}
+COMMAND_LIMIT = 16 * 1024  # CommandContent, once Base64-encoded (the stricter documented cap)
+OUTPUT_LIMIT = 24 * 1024  # Cloud Assistant keeps 24 KB of a command's output
+
 PAGE_LIMITS = {  # action: (default PageSize, max PageSize)
     "DescribeInstances": (10, 100),
     "DescribeDisks": (10, 100),
@@ -933,6 +936,12 @@ class AliyunEmulator:
                     "InvalidCommandContent.Malformed",
                     "The CommandContent is not valid Base64.",
                 ) from None
+        if len(base64.b64encode(content.encode())) > COMMAND_LIMIT:
+            raise ApiError(
+                400,
+                "InvalidCommandContent.LengthLimitExceeded",
+                "The CommandContent exceeds the length limit (16 KB once Base64-encoded).",
+            )
         ids = self._repeat(params, "InstanceId")
         if not ids:
             raise ApiError(400, "MissingParameter", "The input parameter InstanceId is mandatory.")
@@ -966,9 +975,13 @@ class AliyunEmulator:
             done = progress(inv.started, self.command_s) >= 100
             if not done:
                 status, record, exit_code, output = "Running", "Running", None, ""
+                dropped = 0
             else:
                 status = "Success" if inv.exit_code == 0 else "Failed"
-                record, exit_code, output = "Finished", inv.exit_code, inv.output
+                record, exit_code = "Finished", inv.exit_code
+                raw = inv.output.encode("utf-8", "replace")
+                dropped = max(0, len(raw) - OUTPUT_LIMIT)
+                output = raw[:OUTPUT_LIMIT].decode("utf-8", "replace")
             items.append(
                 {
                     "CommandId": inv.command_id,
@@ -980,7 +993,7 @@ class AliyunEmulator:
                     "Output": output if plain else base64.b64encode(output.encode()).decode(),
                     "ErrorCode": "" if exit_code in (None, 0) else "CommandFailed",
                     "ErrorInfo": "",
-                    "Dropped": 0,
+                    "Dropped": dropped,
                     "StartTime": inv.created,
                     "FinishedTime": _now_iso() if done else "",
                     "Repeats": 1,
