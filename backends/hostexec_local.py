@@ -14,13 +14,14 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from domain.hostexec import ExecError, ExecResult
+from domain.hostexec import MAX_LINE, ExecError, ExecResult
 
 MAX_STDOUT = 64 << 20  # bytes of a command's (or script's) stdout we accept
 MAX_STDERR = 1 << 20
@@ -73,10 +74,38 @@ async def _read_bounded(stream: Any, limit: int, what: str) -> bytes:
     return bytes(data)
 
 
-async def communicate(
-    stdin_writer: Any, stdout: Any, stderr: Any, data: bytes, what: str
+async def _read_lines(stream: Any, on_line: Callable[[bytes], None]) -> bytes:
+    """Hand each line of ``stream`` to ``on_line`` as it comes (a line over :data:`MAX_LINE`
+    bytes is cut there, the rest of it dropped); returns b"" (nothing is kept)."""
+    pending = bytearray()
+    skipping = False  # inside the dropped rest of an over-long line
+    while chunk := await stream.read(CHUNK):
+        pending += chunk
+        while (end := pending.find(b"\n")) >= 0:
+            if not skipping:
+                on_line(bytes(pending[: min(end, MAX_LINE)]))
+            skipping = False
+            del pending[: end + 1]
+        if len(pending) > MAX_LINE:
+            if not skipping:
+                on_line(bytes(pending[:MAX_LINE]))
+            skipping = True
+            pending.clear()
+    if pending and not skipping:
+        on_line(bytes(pending))
+    return b""
+
+
+async def communicate(  # noqa: PLR0917
+    stdin_writer: Any,
+    stdout: Any,
+    stderr: Any,
+    data: bytes,
+    what: str,
+    on_line: Callable[[bytes], None] | None = None,
 ) -> tuple[bytes, bytes]:
-    """Write ``data`` then EOF, read both outputs (bounded) at once."""
+    """Write ``data`` then EOF, read both outputs (bounded) at once; with ``on_line``, stdout
+    goes to it line by line instead of being kept."""
 
     async def feed() -> None:
         try:
@@ -92,7 +121,9 @@ async def communicate(
                     stdin_writer.close()
 
     out, err, _ = await asyncio.gather(
-        _read_bounded(stdout, MAX_STDOUT, what),
+        _read_bounded(stdout, MAX_STDOUT, what)
+        if on_line is None
+        else _read_lines(stdout, on_line),
         _read_bounded(stderr, MAX_STDERR, what),
         feed(),
     )
@@ -114,6 +145,20 @@ class LocalExec:
         self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float = 60.0
     ) -> ExecResult:
         """Run ``argv`` (no shell). A timeout kills it and raises :class:`ExecError`."""
+        return await self._run(argv, stdin, timeout, None)
+
+    async def stream(
+        self, argv: Sequence[str], on_line: Callable[[bytes], None], *, timeout: float = 60.0
+    ) -> ExecResult:
+        return await self._run(argv, b"", timeout, on_line)
+
+    async def _run(
+        self,
+        argv: Sequence[str],
+        stdin: bytes,
+        timeout: float,
+        on_line: Callable[[bytes], None] | None,
+    ) -> ExecResult:
         if not argv:
             raise ExecError("nothing to run")
         try:
@@ -128,13 +173,17 @@ class LocalExec:
             raise ExecError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         try:
             out, err = await asyncio.wait_for(
-                communicate(proc.stdin, proc.stdout, proc.stderr, stdin, argv[0]), timeout
+                communicate(proc.stdin, proc.stdout, proc.stderr, stdin, argv[0], on_line),
+                timeout,
             )
             await asyncio.wait_for(proc.wait(), timeout)
         except asyncio.TimeoutError:
             raise ExecError(f"{argv[0]} did not finish within {timeout:g} s (killed)") from None
         finally:
             if proc.returncode is None:
+                # its own session: the whole group goes, children holding the pipes included
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 with contextlib.suppress(asyncio.TimeoutError):

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -84,14 +84,21 @@ class SshExec:
         except SshError as exc:
             raise ExecError(f"cannot reach {self.host}: {exc.reason}") from None
 
-    async def _exec(self, command: str, stdin: bytes, timeout: float, what: str) -> ExecResult:
+    async def _exec(
+        self,
+        command: str,
+        stdin: bytes,
+        timeout: float,
+        what: str,
+        on_line: Callable[[bytes], None] | None = None,
+    ) -> ExecResult:
         conn = await self._connection()
         procs: list[Any] = []
 
         async def go() -> tuple[int | None, bytes, bytes]:
             proc = await conn.create_process(command, encoding=None)
             procs.append(proc)
-            out, err = await communicate(proc.stdin, proc.stdout, proc.stderr, stdin, what)
+            out, err = await communicate(proc.stdin, proc.stdout, proc.stderr, stdin, what, on_line)
             await proc.wait_closed()
             return proc.exit_status, out, err
 
@@ -114,6 +121,13 @@ class SshExec:
         if not argv:
             raise ExecError("nothing to run")
         return await self._exec(shlex.join(argv), stdin, timeout, argv[0])
+
+    async def stream(
+        self, argv: Sequence[str], on_line: Callable[[bytes], None], *, timeout: float = 60.0
+    ) -> ExecResult:
+        if not argv:
+            raise ExecError("nothing to run")
+        return await self._exec(shlex.join(argv), b"", timeout, argv[0], on_line)
 
     async def run_python(
         self, script: str, args: Mapping[str, Any], *, timeout: float = 60.0

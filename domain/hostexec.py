@@ -9,10 +9,12 @@ plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+MAX_LINE = 1 << 16  # bytes of one streamed line
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,15 @@ class HostExec(Protocol):
         self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float = 60.0
     ) -> ExecResult:
         """Run ``argv`` (no shell; arguments passed as given) on the host."""
+        ...
+
+    async def stream(
+        self, argv: Sequence[str], on_line: Callable[[bytes], None], *, timeout: float = 60.0
+    ) -> ExecResult:
+        """Run ``argv`` like :meth:`run` (no stdin), handing each line of its stdout to
+        ``on_line`` as it arrives (without the newline; a line longer than
+        :data:`MAX_LINE` is cut there). For long commands whose progress the operator
+        watches (clamscan); the result's ``stdout`` is empty: the lines went to ``on_line``."""
         ...
 
     async def run_python(

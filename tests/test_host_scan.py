@@ -7,25 +7,30 @@ over LocalExec and SshExec. Where clamscan does exist, an EICAR file is really s
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backends.hostactions.base import ActionContext
 from backends.hostactions.scan import (
     CLAMDSCAN,
     CLAMSCAN,
+    SCAN,
+    ScanProgress,
     findings_from_result,
     findings_of,
     parse_clamav,
     parse_paths,
 )
 from backends.hostexec_local import LocalExec
-from domain.actions import ActionError, Outcome
+from domain.actions import ActionError, ActionPlan, Outcome, Risk
 from domain.findings import Severity
-from domain.hostexec import HostExec
+from domain.hostexec import ExecResult, HostExec
 from tests import test_host_files
 from tests.test_host_files import act, audit_actions
 
@@ -133,3 +138,86 @@ async def test_eicar_is_found_by_the_real_clamav(tmp_path: Path) -> None:
     found = findings_from_result(result)
     assert [f["evidence"]["path"] for f in found] == [str(eicar)]
     assert found[0]["actions"] == ["quarantine", "collect"]
+
+
+def test_scan_progress_counts_clean_files_and_keeps_the_rest() -> None:
+    now = [0.0]
+    said: list[str] = []
+    progress = ScanProgress(said.append, every_s=3.0, clock=lambda: now[0])
+    for i in range(5):
+        progress.line(b"/srv/www/f%d: OK" % i)
+    assert said == []  # nothing before every_s
+    progress.line(b"/tmp/.x/\x1b[2Jminer: Multios.Coinminer.Miner-6781728-2 FOUND")
+    assert said == ["FOUND Multios.Coinminer.Miner-6781728-2: /tmp/.x/\\e[2Jminer"]
+    now[0] = 3.5
+    progress.line(b"/srv/www/empty: Empty file")
+    assert said[-1] == "7 file(s) scanned, 1 infected; at /srv/www/empty"
+    progress.line(b"/root/x: Can't open file or directory ERROR")
+    progress.line(b"Scanned files: 7")
+    report = parse_clamav(progress.output())
+    assert [d.signature for d in report.detections] == ["Multios.Coinminer.Miner-6781728-2"]
+    assert report.errors == ("/root/x: Can't open file or directory ERROR",)
+    assert report.scanned_files == 7
+    assert b": OK" not in progress.output()
+
+
+# Stands in for clamscan where ClamAV is not installed: a real process printing ClamAV's
+# per-file format (argv as clamscan_argv builds it: the path is $3), slowly.
+FAKE_CLAMSCAN = """#!/bin/sh
+echo "$3/a: OK"
+echo "$3/b: OK"
+sleep 0.5
+echo "$3/kdevtmpfsi: Multios.Coinminer.Miner-6781728-2 FOUND"
+sleep {pause}
+echo "$3/c: OK"
+printf '\\n----------- SCAN SUMMARY -----------\\nScanned files: 4\\nInfected files: 1\\n'
+exit 1
+"""
+
+
+def scan_plan(scanner: Path, folder: Path) -> ActionPlan:
+    params = {"paths": str(folder), "scanner": str(scanner), "clamd": False, "fallback": ""}
+    return ActionPlan("scan", "this-machine", "1 path(s)", params, (), Risk.READ_ONLY)
+
+
+class Impatient(LocalExec):
+    """This machine, with streamed commands cut off after 1.5 s (a scan that runs too long)."""
+
+    async def stream(
+        self, argv: Sequence[str], on_line: Callable[[bytes], None], *, timeout: float = 60.0
+    ) -> ExecResult:
+        return await super().stream(argv, on_line, timeout=1.5)
+
+
+async def test_clamscan_lines_are_shown_as_they_come(tmp_path: Path) -> None:
+    scanner = tmp_path / "clamscan"
+    scanner.write_text(FAKE_CLAMSCAN.format(pause="0.5"))
+    scanner.chmod(0o755)
+    loop = asyncio.get_running_loop()
+    said: list[tuple[float, str]] = []
+    ctx = ActionContext(
+        LocalExec("this-machine"), tmp_path, progress=lambda line: said.append((loop.time(), line))
+    )
+    result = await SCAN.execute(ctx, scan_plan(scanner, tmp_path / "drop"))
+    ended = loop.time()
+    assert result.outcome is Outcome.DONE, result.summary
+    found = [at for at, line in said if line.startswith("FOUND Multios.Coinminer")]
+    assert len(found) == 1 and found[0] < ended - 0.3  # shown while clamscan still ran
+    assert said[-1][1].startswith("4 file(s) scanned, 1 infected")
+    assert [f["evidence"]["path"] for f in findings_from_result(result)] == [
+        f"{tmp_path}/drop/kdevtmpfsi"
+    ]
+    assert "4 file(s) scanned" in result.verification
+
+
+async def test_a_scan_cut_short_keeps_what_it_found(tmp_path: Path) -> None:
+    scanner = tmp_path / "clamscan"
+    scanner.write_text(FAKE_CLAMSCAN.format(pause="30"))
+    scanner.chmod(0o755)
+    ctx = ActionContext(Impatient("this-machine"), tmp_path)
+    result = await SCAN.execute(ctx, scan_plan(scanner, tmp_path / "drop"))
+    assert result.outcome is Outcome.FAILED
+    assert "did not finish" in result.summary and "within" in result.summary
+    assert [f["evidence"]["path"] for f in findings_from_result(result)] == [
+        f"{tmp_path}/drop/kdevtmpfsi"
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from backends.hostexec_local import LocalExec
 from backends.hostexec_ssh import SshExec
 from backends.ssh import SshSource
-from domain.hostexec import ExecError, HostExec
+from domain.hostexec import MAX_LINE, ExecError, HostExec
 from tests.planted import SLEEP, Planted, deleted_binary
 from tests.sshd import Sshd
 from tests.test_ssh_source import target
@@ -111,6 +112,29 @@ async def test_run_python_errors_are_exec_errors(host: HostExec) -> None:
         await host.run_python("print('not json {')\n", {}, timeout=30)
     with pytest.raises(ExecError, match="within"):
         await host.run_python("import time\ntime.sleep(30)\n", {}, timeout=1.0)
+
+
+async def test_stream_hands_over_lines_as_they_come(host: HostExec) -> None:
+    """The first line arrives while the command still runs; an over-long line is cut at
+    MAX_LINE and the next line is whole; a last line without a newline is not lost."""
+    loop = asyncio.get_running_loop()
+    seen: list[tuple[float, bytes]] = []
+    script = (
+        "import sys,time\n"
+        "w=sys.stdout.buffer.write\n"
+        "w(b'first\\n');sys.stdout.flush();time.sleep(1.0)\n"
+        "w(b'x'*(3*65536)+b'\\nafter\\nlast');sys.stdout.flush()\n"
+    )
+    started = loop.time()
+    result = await host.stream(
+        [sys.executable, "-c", script], lambda line: seen.append((loop.time(), line)), timeout=30
+    )
+    ended = loop.time()
+    assert result.status == 0 and result.stdout == b""
+    assert [line for _, line in seen] == [b"first", b"x" * MAX_LINE, b"after", b"last"]
+    assert seen[0][0] - started < ended - started - 0.5  # before the command ended
+    with pytest.raises(ExecError, match="within"):
+        await host.stream([SLEEP, "30"], lambda line: None, timeout=0.5)
 
 
 async def test_a_timed_out_command_is_an_error(host: HostExec) -> None:

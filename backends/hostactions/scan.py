@@ -5,10 +5,12 @@ ClamAV is a host binary, so it is found and run by absolute path (never from the
 lets it read files with our rights), else ``clamscan``. Paths default to /tmp /var/tmp /dev/shm
 /root /home /etc/cron* /usr/local/bin (globs expanded on the host; missing paths skipped).
 
-Progress: clamdscan runs path by path, one progress line after each; clamscan runs once over all
-the paths (loading its signatures takes tens of seconds each time), with a line before and
-after, then one per infected file. (``HostExec.run`` returns when the command ends; a streaming
-run would let clamscan's own lines through as they come.)
+Progress: clamdscan runs path by path, one progress line after each. clamscan runs once over all
+the paths (loading its signatures takes tens of seconds each time) and its output is streamed
+(``HostExec.stream``): it prints a line per file, which :class:`ScanProgress` counts (a progress
+line every few seconds: files scanned, detections, where it is) and drops, keeping only the
+detections, errors and summary; a detection is shown the moment it is printed. A scan that times
+out or loses the host still returns the detections made until then.
 
 The output is attacker-influenced (file names are the attacker's): :func:`parse_clamav` never
 raises, takes a ``PATH: SIGNATURE FOUND`` line apart at the last ``": "``, and turns each into a
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ from backends.hostactions.base import ActionContext, HostAction
 from backends.hostactions.files import call, where
 from domain.actions import ActionError, ActionPlan, ActionResult, Outcome, PlannedStep, Risk
 from domain.findings import Evidence, Finding, Severity, finding_to_dict
+from domain.hostexec import ExecError, ExecResult
 from domain.sanitize import visible
 
 DEFAULT_PATHS = ("/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/etc/cron*", "/usr/local/bin")
@@ -200,7 +203,58 @@ def clamdscan_argv(binary: str, paths: Sequence[str]) -> list[str]:
 
 
 def clamscan_argv(binary: str, paths: Sequence[str]) -> list[str]:
-    return [binary, "--recursive", "--infected", "--stdout", *paths]
+    """Not ``--infected``: the per-file lines are the progress (counted, not kept)."""
+    return [binary, "--recursive", "--stdout", *paths]
+
+
+_CLEAN = (b": OK", b": Empty file", b": Symbolic link", b": Excluded")
+MAX_KEPT = 20000  # lines kept for parsing (detections, errors, the summary)
+
+
+class ScanProgress:
+    """Follows clamscan's lines as they come: counts the clean files, keeps the other lines
+    (bounded) for :func:`parse_clamav`, reports each detection at once and a progress line at
+    most every ``every_s`` seconds. Host text: reported through ``visible``."""
+
+    def __init__(
+        self,
+        report: Callable[[str], None],
+        *,
+        every_s: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.report, self.every_s, self.clock = report, every_s, clock
+        self.files = 0
+        self.found = 0
+        self.kept: list[bytes] = []
+        self.last_path = b""
+        self.reported_at = clock()
+
+    def line(self, raw: bytes) -> None:
+        line = raw.rstrip(b"\r")
+        if line.endswith(_CLEAN):
+            self.files += 1
+            self.last_path = line.rpartition(b": ")[0]
+        else:
+            if len(self.kept) < MAX_KEPT:
+                self.kept.append(line)
+            for hit in parse_clamav(line).detections:
+                self.files += 1
+                self.found += 1
+                self.report(f"FOUND {visible(hit.signature)}: {visible(hit.path)}")
+        now = self.clock()
+        if now - self.reported_at >= self.every_s:
+            self.reported_at = now
+            self.report(self.summary())
+
+    def summary(self) -> str:
+        where = self.last_path.decode("utf-8", "backslashreplace")
+        return f"{self.files} file(s) scanned, {self.found} infected" + (
+            f"; at {visible(where)[:120]}" if where else ""
+        )
+
+    def output(self) -> bytes:
+        return b"\n".join(self.kept)
 
 
 class Scan:
@@ -292,22 +346,31 @@ class Scan:
             if refused and fallback:
                 ctx.progress(f"clamd refused the connection ({visible(refused)}); using clamscan")
                 scanner, outputs, statuses = fallback, [], []
+        lost = ""
         if not outputs:
             ctx.progress(
                 f"clamscan over {len(paths)} path(s) (it loads its signatures first: this "
                 "takes a while)"
             )
-            result = await ctx.exec.run(clamscan_argv(scanner, paths), timeout=timeout)
-            outputs.append(result.stdout + b"\n" + result.stderr)
-            statuses.append(result.status)
+            progress = ScanProgress(ctx.progress)
+            result: ExecResult | None = None
+            try:
+                result = await ctx.exec.stream(
+                    clamscan_argv(scanner, paths), progress.line, timeout=timeout
+                )
+            except ExecError as exc:  # timed out, or the host went away: keep what was seen
+                lost = str(exc)
+            outputs.append(progress.output() + b"\n" + (result.stderr if result else b""))
+            statuses.append(result.status if result else None)
+            ctx.progress(progress.summary())
+        else:
+            for detection in parse_clamav(b"\n".join(outputs)).detections:
+                ctx.progress(f"FOUND {visible(detection.signature)}: {visible(detection.path)}")
         report = parse_clamav(b"\n".join(outputs))
         now = time.time()
         name = scanner.rsplit("/", 1)[-1]
         findings = findings_of(report, ctx.exec.host, name, now)
-        for f in findings:
-            ctx.progress(
-                f"FOUND {visible(f.evidence.text or '')}: {visible(f.evidence.path or '')}"
-            )
+        details_lost = {"stopped": visible(lost)} if lost else {}
         broken = [s for s in statuses if s not in (0, 1, 2)]
         details: dict[str, Any] = {
             "scanner": scanner,
@@ -315,11 +378,12 @@ class Scan:
             "findings": [finding_to_dict(f) for f in findings],
             "errors": list(report.errors[:200]),
             "statuses": statuses,
+            **details_lost,
         }
-        if broken:
+        if broken or lost:
             return ActionResult(
                 Outcome.FAILED,
-                f"{name} did not finish (status {broken[0]})",
+                f"{name} did not finish ({visible(lost) if lost else f'status {broken[0]}'})",
                 verification=f"{len(findings)} detection(s) before it stopped",
                 state="nothing was changed on the host (read-only)",
                 details=details,
