@@ -6,9 +6,11 @@ connection of an :class:`backends.ssh.SshSource` (same host key checks, keys and
 * ``run_python``: the first python3 found at an absolute path (``backends.delta.PYTHONS``; never
   one from the target's PATH) with ``-I -S`` and the loader of ``backends.hostexec_local``: the
   script and its arguments travel on stdin, nothing is written to the target's disk.
-* ``fetch``: SFTP, read in chunks up to a byte limit (works for ``/proc/PID/exe`` of a deleted or
-  memfd executable: the server's open follows the kernel's link). A host without the SFTP
-  subsystem is read by the same in-memory python3 (:data:`CAT`, ``O_NOATIME`` where allowed).
+* ``fetch``: the same in-memory python3 reads the file (:data:`CAT`) with ``O_NOATIME``, so
+  evidence is taken without touching its access time (sftp-server's reads update it), up to a
+  byte limit; it works for ``/proc/PID/exe`` of a deleted or memfd executable (the open follows
+  the kernel's link). Only a host without python3 is read over SFTP, and the copy says so
+  (``atime_kept``).
 
 A dropped connection, a refused channel or a timeout raises :class:`ExecError` with our words.
 """
@@ -60,8 +62,14 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class _NoPython(Exception):
+    """The host has no python3 at the expected paths."""
+
+
 class SshExec:
-    """Commands on ``source``'s host. ``fetch_timeout``: seconds one fetch may take."""
+    """Commands on ``source``'s host. ``fetch_timeout``: seconds one fetch may take.
+    ``atime_kept`` turns False once a file had to be read over SFTP (its atime may have been
+    updated: the evidence notes say so)."""
 
     def __init__(
         self,
@@ -73,6 +81,7 @@ class SshExec:
         self.source = source
         self.pythons = tuple(pythons)
         self.fetch_timeout = fetch_timeout
+        self.atime_kept = True
 
     @property
     def host(self) -> str:
@@ -140,9 +149,9 @@ class SshExec:
         return python_output(result.status, result.stdout, result.stderr, self.host)
 
     async def fetch(self, remote: str, local: Path, *, limit: int | None = None) -> int:
-        """Copy ``remote`` to ``local`` (created 0600) over SFTP; a file bigger than ``limit``
-        is cut at ``limit`` bytes (a return value equal to ``limit``: maybe truncated). A host
-        without the SFTP subsystem is read by the in-memory python3 instead (:data:`CAT`)."""
+        """Copy ``remote`` to ``local`` (created 0600); a file bigger than ``limit`` is cut at
+        ``limit`` bytes (a return value equal to ``limit``: maybe truncated). Read by the
+        in-memory python3 with O_NOATIME; over SFTP only when the host has no python3."""
         conn = await self._connection()
         try:
             return await asyncio.wait_for(
@@ -161,9 +170,16 @@ class SshExec:
         self, conn: asyncssh.SSHClientConnection, remote: str, local: Path, limit: int | None
     ) -> int:
         try:
+            return await self._fetch_python(conn, remote, local, limit)
+        except _NoPython:
+            pass
+        try:
             sftp = await conn.start_sftp_client()
         except asyncssh.ChannelOpenError:  # no SFTP subsystem on the host
-            return await self._fetch_python(conn, remote, local, limit)
+            raise ExecError(
+                f"{self.host} has neither python3 nor SFTP to copy {remote} with"
+            ) from None
+        self.atime_kept = False
         copied = 0
         async with sftp, sftp.open(remote, "rb") as src:
             with _output(local) as out:
@@ -209,7 +225,7 @@ class SshExec:
             proc.close()
         if status == NO_PYTHON and PY_MAGIC not in seen:
             local.unlink(missing_ok=True)
-            raise ExecError(f"{self.host} has neither SFTP nor python3 to copy {remote} with")
+            raise _NoPython
         if status != 0 and not (limit is not None and copied >= limit):
             local.unlink(missing_ok=True)
             raise ExecError(f"cannot read {remote} on {self.host}: {error or status}")

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,13 +72,16 @@ def host(request: pytest.FixtureRequest) -> HostExec:
     return make()
 
 
-@pytest.fixture(params=["local", "ssh-python", "ssh-sftp"])
+@pytest.fixture(params=["local", "ssh", "ssh-sftp-fallback"])
 def fetcher(request: pytest.FixtureRequest) -> HostExec:
+    """This machine; SSH to a host with SFTP and python3 (python3 is used, for O_NOATIME);
+    SSH to a host with SFTP and no python3 (SFTP is used)."""
     if request.param == "local":
         return LocalExec("this-machine")
-    name = "ssh_exec" if request.param == "ssh-python" else "sftp_exec"
-    make: Callable[..., SshExec] = request.getfixturevalue(name)
-    return make()
+    make: Callable[..., SshExec] = request.getfixturevalue("sftp_exec")
+    if request.param == "ssh":
+        return make()
+    return make(pythons=("/nonexistent/python3",))
 
 
 async def test_run_passes_each_argument_as_given(host: HostExec, tmp_path: Path) -> None:
@@ -162,6 +166,35 @@ async def test_fetch_copies_a_deleted_executable_through_proc(
     assert (tmp_path / "cmdline").read_bytes().split(b"\0")[1] == b"300"
     with pytest.raises(ExecError):
         await host.fetch("/nonexistent/file", tmp_path / "none")
+
+
+def _atime_ns(path: Path) -> int:
+    return path.stat().st_atime_ns
+
+
+async def test_fetch_leaves_the_access_time_alone(fetcher: HostExec, tmp_path: Path) -> None:
+    """Evidence is read with O_NOATIME (root may use it on any file): a log's atime older than
+    its mtime (relatime would refresh it on a plain read) is the same after the copy. Read
+    over SFTP (no python3 on the host) the copy cannot promise that, and says so."""
+    control = tmp_path / "control"
+    control.write_bytes(b"y" * 100)
+    old = time.time_ns() - 3 * 86400 * 10**9
+    os.utime(control, ns=(old, control.stat().st_mtime_ns))
+    control.read_bytes()
+    if _atime_ns(control) == old:
+        pytest.skip("this filesystem does not update access times")
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"x" * 200_000)
+    os.utime(log, ns=(old, log.stat().st_mtime_ns))
+    copy = tmp_path / "copy"
+    assert await fetcher.fetch(str(log), copy) == 200_000
+    unchanged = _atime_ns(log) == old  # before anything else reads it
+    assert copy.read_bytes() == b"x" * 200_000
+    if isinstance(fetcher, SshExec) and fetcher.pythons == ("/nonexistent/python3",):
+        assert fetcher.atime_kept is False  # read over SFTP, and said so
+    else:
+        assert unchanged
+        assert getattr(fetcher, "atime_kept", True) is True
 
 
 async def test_no_python_on_the_host_is_said_clearly(ssh_exec: Callable[..., SshExec]) -> None:

@@ -288,6 +288,15 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _fetch_note(ctx: ActionContext, copied: int, limit: int) -> str:
+    """What the manifest says of a copy: cut at the limit; read over SFTP (a host without
+    python3), so its access time on the host may have changed."""
+    notes = [f"truncated at {limit} bytes"] if copied >= limit else []
+    if not getattr(ctx.exec, "atime_kept", True):
+        notes.append("read over SFTP: its access time on the host may have changed")
+    return "; ".join(notes)
+
+
 class Collect:
     id = "collect"
     title = "Collect process evidence"
@@ -316,7 +325,7 @@ class Collect:
             ),
             PlannedStep(
                 f"copy the executable ({exe}) through {base}/exe, at most {limit} bytes",
-                f"{ctx.exec.host}: fetch {base}/exe (SFTP get)",
+                f"{ctx.exec.host}: fetch {base}/exe (read with O_NOATIME)",
             ),
             PlannedStep(
                 "hash every file on the bastion and record it in the incident's manifest",
@@ -381,7 +390,7 @@ class Collect:
             local.unlink(missing_ok=True)
             notes.append(f"exe not copied: {exc}")
         else:
-            note = f"truncated at {limit} bytes" if copied >= limit else ""
+            note = _fetch_note(ctx, copied, limit)
             exe_entry = store.add(
                 local, host=host, remote=f"/proc/{pid}/exe", action=self.id, pid=pid,
                 start=start, note=note,
@@ -463,7 +472,7 @@ class Bundle:
                 steps.append(
                     PlannedStep(
                         f"copy {len(paths)} {kind} file(s), at most {per_file} bytes each",
-                        f"{ctx.exec.host}: fetch (SFTP get) "
+                        f"{ctx.exec.host}: fetch (read with O_NOATIME) "
                         + " ".join(shlex.quote(p) for p in paths),
                     )
                 )
@@ -521,8 +530,8 @@ class Bundle:
                 if "lost" in str(exc) or "cannot reach" in str(exc):
                     break
                 continue
-            note = f"truncated at {limit} bytes" if copied >= limit else ""
-            if note:
+            note = _fetch_note(ctx, copied, limit)
+            if copied >= limit:
                 truncated.append(remote)
             budget -= copied
             saved.append(store.add(local, host=host, remote=remote, action=self.id, note=note))
