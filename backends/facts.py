@@ -730,46 +730,7 @@ class _Gatherer:
         return value.replace('\\"', '"')
 
     def parse_keys(self, path: str, user: Optional[str], data: bytes) -> List[Dict[str, Any]]:
-        keys: List[Dict[str, Any]] = []
-        for number, raw in enumerate(data.split(b"\n"), 1):
-            line = _decode(raw.rstrip(b"\r")).strip()
-            if not line or line.startswith("#"):
-                continue
-            options: List[str] = []
-            rest = line
-            first = line.split(None, 1)[0]
-            if not _is_key_type(first):
-                options, rest = self.split_options(line)
-            words = rest.split(None, 2)
-            entry: Dict[str, Any] = {"path": path, "user": user, "line": number}
-            if len(words) < 2 or not _is_key_type(words[0]):
-                entry.update(key_type="", options=[], valid=False, comment=line[:MAX_LINE_CHARS])
-                keys.append(entry)
-                continue
-            fingerprint = None
-            try:
-                blob = base64.b64decode(words[1].encode("ascii"), validate=True)
-                digest = hashlib.sha256(blob).digest()
-                fingerprint = "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
-            except (binascii.Error, ValueError, UnicodeEncodeError):
-                fingerprint = None
-            command = None
-            for option in options:
-                if option.lower().startswith("command="):
-                    command = self.option_value(option)
-            entry.update(
-                key_type=words[0],
-                options=[o[:MAX_LINE_CHARS] for o in options],
-                command=command[:MAX_LINE_CHARS] if command is not None else None,
-                comment=(words[2] if len(words) > 2 else "")[:MAX_LINE_CHARS],
-                fingerprint=fingerprint,
-                valid=fingerprint is not None,
-            )
-            keys.append(entry)
-            if len(keys) >= MAX_LINES:
-                self.error(path, "more than %d keys: the rest skipped" % MAX_LINES)
-                break
-        return keys
+        return parse_authorized_keys(path, user, data, self.error)
 
     def homes(
         self, users: List[Dict[str, Any]]
@@ -1165,6 +1126,58 @@ class _Gatherer:
             if meta is not None:
                 out.append(meta)
         return out
+
+
+def parse_authorized_keys(
+    path: str,
+    user: Optional[str],
+    data: bytes,
+    error: Optional[Callable[[str, Any], None]] = None,
+) -> List[Dict[str, Any]]:
+    """The entries of an authorized_keys file: one dict per non-comment line (type, options,
+    forced command, comment, SHA256 fingerprint; ``valid`` False for a line that is no key).
+    ``error(what, reason)`` hears of a file cut at MAX_LINES."""
+    keys: List[Dict[str, Any]] = []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        line = _decode(raw.rstrip(b"\r")).strip()
+        if not line or line.startswith("#"):
+            continue
+        options: List[str] = []
+        rest = line
+        first = line.split(None, 1)[0]
+        if not _is_key_type(first):
+            options, rest = _Gatherer.split_options(line)
+        words = rest.split(None, 2)
+        entry: Dict[str, Any] = {"path": path, "user": user, "line": number}
+        if len(words) < 2 or not _is_key_type(words[0]):
+            entry.update(key_type="", options=[], valid=False, comment=line[:MAX_LINE_CHARS])
+            keys.append(entry)
+            continue
+        fingerprint = None
+        try:
+            blob = base64.b64decode(words[1].encode("ascii"), validate=True)
+            digest = hashlib.sha256(blob).digest()
+            fingerprint = "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            fingerprint = None
+        command = None
+        for option in options:
+            if option.lower().startswith("command="):
+                command = _Gatherer.option_value(option)
+        entry.update(
+            key_type=words[0],
+            options=[o[:MAX_LINE_CHARS] for o in options],
+            command=command[:MAX_LINE_CHARS] if command is not None else None,
+            comment=(words[2] if len(words) > 2 else "")[:MAX_LINE_CHARS],
+            fingerprint=fingerprint,
+            valid=fingerprint is not None,
+        )
+        keys.append(entry)
+        if len(keys) >= MAX_LINES:
+            if error is not None:
+                error(path, "more than %d keys: the rest skipped" % MAX_LINES)
+            break
+    return keys
 
 
 def gather_facts(

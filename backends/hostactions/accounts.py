@@ -29,7 +29,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from backends.facts import _Gatherer
+from backends.facts import parse_authorized_keys
 from backends.hostactions.base import ActionContext, HostAction
 from backends.hostactions.files import LIB, Failed, abs_path, call, where
 from backends.hostactions.persistence import (
@@ -281,7 +281,7 @@ def parse_fingerprint(params: Mapping[str, Any]) -> str:
 def key_lines(path: str, data: bytes) -> list[tuple[int, str | None]]:
     """(line number, fingerprint) of each entry of an authorized_keys file, parsed as the facts
     gatherer parses it."""
-    entries = _Gatherer("/", None).parse_keys(path, None, data)
+    entries = parse_authorized_keys(path, None, data)
     return [(int(e["line"]), e.get("fingerprint")) for e in entries]
 
 
