@@ -35,7 +35,8 @@ def plan_text(plan: ActionPlan, lang: Language = "en") -> Text:
     text.append(f"\n{tr('ui.action.subject', lang)}  ")
     text.append_text(host_text(plan.subject))
     text.append(f"\n{tr('ui.action.risk', lang)}  ")
-    text.append(plan.risk.label, style=RISK_STYLE[plan.risk])
+    risk = plan.risk.label
+    text.append(risk if lang == "en" else tr(f"ui.risk.{risk}", lang), style=RISK_STYLE[plan.risk])
     text.append(f"\n\n{tr('ui.action.steps', lang)}\n", style="bold")
     for number, step in enumerate(plan.steps, 1):
         text.append(f" {number}. ")
@@ -134,7 +135,11 @@ class ResultScreen(ModalScreen[None]):
         result, lang = self.result, self.lang
         text = Text()
         text.append(f"{self.plan.action}: ", style="bold")
-        text.append(result.outcome.value, style=OUTCOME_STYLE[result.outcome])
+        outcome = result.outcome.value
+        text.append(
+            outcome if lang == "en" else tr(f"outcome.{outcome}", lang),
+            style=OUTCOME_STYLE[result.outcome],
+        )
         text.append("\n\n")
         text.append_text(host_text(result.summary))
         if result.verification:

@@ -11,6 +11,8 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from domain.findings import ACTIONS, Finding
+from domain.i18n import Language, rule_title, tr
+from screens.finding import action_help
 from widgets.safe import host_text
 
 
@@ -19,20 +21,21 @@ class ActionMenuScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="action_menu.cancel")]
 
-    def __init__(self, finding: Finding, available: frozenset[str]) -> None:
+    def __init__(self, finding: Finding, available: frozenset[str], lang: Language = "en") -> None:
         super().__init__()
-        self.finding, self.available = finding, available
+        self.finding, self.available, self.lang = finding, available, lang
 
     def compose(self) -> ComposeResult:
-        title = Text("Respond to: ", style="bold")
-        title.append_text(host_text(self.finding.title))
+        lang = self.lang
+        title = Text(tr("ui.menu.respond-to", lang) + " ", style="bold")
+        title.append_text(host_text(rule_title(self.finding.rule_id, self.finding.title, lang)))
         options = []
         for action in self.finding.actions:
             label = Text(f"{action:<12}", style="bold")
-            label.append(ACTIONS.get(action, ""))
+            label.append(ACTIONS.get(action, "") if lang == "en" else action_help(action, lang))
             usable = action in self.available
             if not usable:
-                label.append("  (not available here)", style="dim")
+                label.append("  " + tr("ui.menu.unavailable", lang), style="dim")
             options.append(Option(label, id=action, disabled=not usable))
         with Vertical(id="confirm-body"):
             yield Static(title)

@@ -69,7 +69,7 @@ def view_text(view: InstanceView, lang: Language = "en") -> Text:
             colour = "green" if r.policy == "accept" else "red"
             t.append(f"    {r.direction:<7} ")
             t.append(f"{r.policy:<6}", style=colour)
-            t.append(f" {r.protocol:<4} {r.ports:<11} {r.cidr:<20} prio {r.priority}\n")
+            t.append(f" {r.protocol:<4} {r.ports:<11} {r.cidr:<20} {w('prio')} {r.priority}\n")
     t.append(f"\n{w('disks')}\n", style="bold")
     for disk in view.disks:
         t.append(f"  {disk.id}  {disk.kind:<6} {disk.size_gb} GB  {disk.category} {disk.device}\n")

@@ -3,6 +3,8 @@ the selected one as an SSH target (watched like the others)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -14,6 +16,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from domain.cloud import Instance
+from domain.i18n import Language, tr
 from widgets.safe import host_text
 
 
@@ -32,6 +35,8 @@ def _haystack(instance: Instance) -> str:
 
 
 class CloudListScreen(Screen[None]):
+    LANG: ClassVar[Language] = "en"  # screens.localize sets it on a language's subclass
+
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="instances.filter"),
         Binding("r", "reread", "Refresh", id="instances.refresh"),
@@ -55,8 +60,9 @@ class CloudListScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="instances-body"):
-            yield Static(Text("Reading the cloud accounts..."), id="instances-head")
-            yield Input(placeholder="filter: id, name, address, tag", id="instances-filter")
+            yield Static(Text(tr("ui.instances.reading", self.LANG)), id="instances-head")
+            placeholder = tr("ui.instances.filter", self.LANG)
+            yield Input(placeholder=placeholder, id="instances-filter")
             yield OptionList(id="instances")
         yield Footer()
 
@@ -70,8 +76,10 @@ class CloudListScreen(Screen[None]):
     def _refill(self) -> None:
         query = self.query_one("#instances-filter", Input).value.strip().lower()
         shown = [i for i in self.instances if not query or query in _haystack(i)]
-        head = Text(f"{len(shown)} of {len(self.instances)} instances", style="bold")
-        head.append("   Enter: watch over SSH   /: filter   r: read again", style="dim")
+        lang = self.LANG
+        count = tr("ui.instances.count", lang, shown=len(shown), total=len(self.instances))
+        head = Text(count, style="bold")
+        head.append("   " + tr("ui.instances.keys", lang), style="dim")
         for problem in self.problems:
             head.append("\n! ", style="yellow")
             head.append_text(host_text(problem, "yellow"))

@@ -13,22 +13,15 @@ from textual.widgets import Static
 
 from domain.explanations import explanation_in
 from domain.findings import Finding
-from domain.i18n import Language, rule_title, tr
+from domain.i18n import Language, catalog, rule_title, tr
 from widgets.safe import host_text
 
-ACTION_HELP = {
-    "freeze": "freeze the process tree (SIGSTOP) to stop it without losing evidence",
-    "kill": "kill it, after its evidence is collected",
-    "collect": "collect the process evidence (executable, cmdline, environ, maps, fds), hashed",
-    "block": "block the address in the host firewall or the security group",
-    "quarantine": "move the file to quarantine, permissions removed, hash recorded",
-    "disable": "disable the persistence entry, keeping the original",
-    "lock-user": "lock the account (never delete it)",
-    "remove-key": "remove the authorized_keys entry, after a backup",
-    "isolate": "isolate the instance with a quarantine security group",
-    "snapshot": "snapshot every disk of the instance first (evidence)",
-    "scan": "scan the files with ClamAV",
-}
+
+def action_help(action: str, lang: Language) -> str:
+    """What a response action does, in a few words (``ui.finding.do.<action>``; "" for an action
+    the catalog does not describe)."""
+    key = f"ui.finding.do.{action}"
+    return tr(key, lang) if key in catalog("en") else ""
 
 
 def finding_text(finding: Finding, lang: Language = "en") -> Text:
@@ -50,8 +43,7 @@ def finding_text(finding: Finding, lang: Language = "en") -> Text:
         text.append(f"\n{tr('ui.finding.todo', lang)}\n", style="bold")
         for action in finding.actions:
             text.append(f"  {action:<12}", style="bold")
-            words = ACTION_HELP.get(action, "") if lang == "en" else tr(f"action.{action}", lang)
-            text.append(words + "\n")
+            text.append(action_help(action, lang) + "\n")
     seen = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(finding.first_seen))
     last = time.strftime("%H:%M:%S", time.localtime(finding.last_seen))
     text.append("\n" + tr("ui.finding.seen", lang, first=seen, last=last), style="dim")

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Static
 
 from domain.fleet import FleetRow
 from domain.i18n import Language, tr
-from screens.localize import column_titles
+from screens.localize import column_titles, localized, table_summary
 from screens.messages import HostKeyDecision
 from widgets.filter_bar import FilterBar
 from widgets.fleet_table import FleetTable
@@ -36,26 +36,26 @@ class FleetScreen(Screen[None]):
             self.name = name
 
     def compose(self) -> ComposeResult:
-        yield Static("sickbay fleet", id="status")
+        yield Static(tr("ui.fleet.title", self.LANG), id="status")
         yield FleetTable(id="fleet")
-        yield FilterBar(id="filter")
+        yield localized(FilterBar, self.LANG)(id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(FleetTable)
         table.set_titles(column_titles(self.LANG))
+        table.lang = self.LANG
         table.border_title = "Hosts" if self.LANG == "en" else tr("ui.pane.hosts", self.LANG)
         table.focus()
 
     def show_rows(self, rows: list[FleetRow]) -> None:
         table = self.query_one(FleetTable)
         table.set_rows(rows)
-        table.border_subtitle = table.summary
+        table.border_subtitle = table_summary(table, self.LANG)
         live = sum(1 for r in rows if r.state == "live")
         critical = sum(r.critical for r in rows)
-        self.query_one("#status", Static).update(
-            f"sickbay fleet  {len(rows)} hosts  {live} live  {critical} critical findings"
-        )
+        status = tr("ui.fleet.status", self.LANG, hosts=len(rows), live=live, critical=critical)
+        self.query_one("#status", Static).update(status)
 
     @on(LiveTable.RowSelected, "#fleet")
     def _open(self, message: LiveTable.RowSelected) -> None:
@@ -77,13 +77,13 @@ class FleetScreen(Screen[None]):
     def _filter_changed(self, message: FilterBar.FilterChanged) -> None:
         table = self.query_one(FleetTable)
         table.filter_text = message.text
-        table.border_subtitle = table.summary
+        table.border_subtitle = table_summary(table, self.LANG)
 
     @on(FilterBar.FilterDone)
     def _filter_done(self, message: FilterBar.FilterDone) -> None:
         table = self.query_one(FleetTable)
         table.filter_text = message.text
-        table.border_subtitle = table.summary
+        table.border_subtitle = table_summary(table, self.LANG)
         if not message.text:
             self.query_one(FilterBar).remove_class("visible")
         table.focus()

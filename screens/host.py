@@ -17,7 +17,7 @@ from domain.i18n import Language, tr
 from domain.model import HostSnapshot, Process, Socket
 from screens.action_menu import ActionMenuScreen
 from screens.finding import FindingScreen
-from screens.localize import column_titles
+from screens.localize import column_titles, localized, table_summary
 from screens.messages import (
     ActionRequested,
     HostKeyDecision,
@@ -31,7 +31,7 @@ from widgets.live_table import LiveTable
 from widgets.metrics import MetricsPane
 from widgets.process_table import ProcessTable
 from widgets.socket_table import SocketTable
-from widgets.status import StatusBar
+from widgets.status import StatusBar, failure_text
 
 PANES = ("findings", "processes", "network")
 TITLES = {"findings": "Findings", "processes": "Processes", "network": "Network"}
@@ -132,7 +132,7 @@ class HostScreen(Screen[None]):
             yield FindingsTable(id="findings")
             yield ProcessTable(id="processes")
             yield SocketTable(id="network")
-        yield FilterBar(id="filter")
+        yield localized(FilterBar, self.LANG)(id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -141,6 +141,7 @@ class HostScreen(Screen[None]):
             self.table(pane).set_titles(titles)
         self.query_one(FindingsTable).lang = self.LANG
         self.query_one(StatusBar).lang = self.LANG
+        self.query_one(MetricsPane).lang = self.LANG
         self._update_titles()
         self.query_one(ProcessTable).focus()
         self.show_record()
@@ -178,15 +179,16 @@ class HostScreen(Screen[None]):
         snapshot = record.snapshot
         with self.app.batch_update():
             status = self.query_one(StatusBar)
+            failure = failure_text(record.state, record.reason, self.LANG)
             if snapshot is None:
-                status.show_failure(record.name, f"{record.state}: {record.reason}")
+                status.show_failure(record.name, failure)
                 for pane in PANES:
                     self.table(pane).set_rows([])
                 self._update_titles()
                 return
             status.show_snapshot(snapshot, record.findings)
             if record.state != "live":
-                status.show_failure(record.name, f"{record.state}: {record.reason}")
+                status.show_failure(record.name, failure)
             self.query_one(MetricsPane).show(snapshot.metrics, record.history)
             self._apply_marks(record.findings)
             self.query_one(FindingsTable).set_rows(record.findings)
@@ -237,7 +239,7 @@ class HostScreen(Screen[None]):
             table = self.table(pane)
             title = TITLES[pane] if self.LANG == "en" else tr(f"ui.pane.{pane}", self.LANG)
             table.border_title = f"{number} {title}"
-            table.border_subtitle = table.summary
+            table.border_subtitle = table_summary(table, self.LANG)
 
     def _finding(self, key: str | None) -> Finding | None:
         return next((f for f in self.findings if f.key == key), None)
@@ -321,27 +323,27 @@ class HostScreen(Screen[None]):
     def action_act(self, action: str) -> None:
         params = self._selected_params(action)
         if params is None:
-            self.notify("select a row first", severity="warning")
+            self.notify(tr("ui.action.select-row", self.LANG), severity="warning")
             return
         if action == "block" and "address" not in params:
-            self.notify("select a connection (or a finding) with a remote address")
+            self.notify(tr("ui.action.select-address", self.LANG))
             return
         self.post_message(ActionRequested(self.host, action, params))
 
     def action_respond(self) -> None:
         finding = self.query_one(FindingsTable).cursor_row
         if finding is None:
-            self.notify("no finding selected", severity="warning")
+            self.notify(tr("ui.notify.no-finding", self.LANG), severity="warning")
             return
         if not finding.actions:
-            self.notify("this finding has no response action")
+            self.notify(tr("ui.notify.no-response", self.LANG))
             return
 
         def chosen(action: str | None) -> None:
             if action is not None and finding is not None:
                 self.post_message(ActionRequested(self.host, action, evidence_params(finding)))
 
-        self.app.push_screen(ActionMenuScreen(finding, self.actions), chosen)
+        self.app.push_screen(ActionMenuScreen(finding, self.actions, self.LANG), chosen)
 
     def action_open(self, screen: str) -> None:
         self.post_message(ScreenRequested(self.host, screen))

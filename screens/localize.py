@@ -3,9 +3,10 @@
 Textual reads a binding's description (the footer's label) from the class's ``BINDINGS``. For a
 language other than English, :func:`localized` makes a subclass of a screen (or the app) whose
 ``BINDINGS`` are the same bindings (same keys, actions and ids, so keymaps still apply) with the
-labels of the catalog's ``ui.short.<binding id>``, and ``LANG`` set (the screen's other words).
-The subclass keeps the class name, so the stylesheet's type selectors and ``isinstance`` checks
-see the same class.
+labels of the catalog's ``ui.short.<binding id>``, and ``LANG`` set (the screen's, or a widget's
+such as the filter bar, other words). The subclass keeps the class name, so the stylesheet's type
+selectors and ``isinstance`` checks see the same class. :func:`column_titles` and
+:func:`table_summary` are the tables' words.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, TypeVar
 
 from textual.binding import Binding
 
-from domain.i18n import Language, catalog
+from domain.i18n import Language, catalog, tr
+from widgets.live_table import LiveTable
 
 T = TypeVar("T", bound=type[Any])
 _CACHE: dict[tuple[type[Any], str], type[Any]] = {}
@@ -36,6 +38,11 @@ def column_titles(lang: Language) -> dict[str, str]:
         return {}
     prefix = "ui.col."
     return {k[len(prefix) :]: v for k, v in catalog(lang).items() if k.startswith(prefix)}
+
+
+def table_summary(table: LiveTable[Any], lang: Language) -> str:
+    """A table's subtitle, rows shown of rows known (``LiveTable.summary`` in ``lang``)."""
+    return tr("ui.table.summary", lang, shown=table.row_count, total=table.total_count)
 
 
 def localized(cls: T, lang: Language) -> T:

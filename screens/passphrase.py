@@ -80,14 +80,15 @@ class PassphraseScreen(ModalScreen[PassphraseAnswer | None]):
 
     def _answer(self) -> PassphraseAnswer | None:
         passphrase = self.query_one("#passphrase", Input).value
+        lang = self.question.lang
         masters = self.query("#master")
         master = masters.first(Input).value if masters else ""
         if not passphrase and not master:
-            self.notify("type the passphrase (or the master password)", severity="warning")
+            self.notify(tr("ui.passphrase.type-it", lang), severity="warning")
             return None
         remember = self.query_one("#remember", Checkbox).value
         if remember and self.question.uses_file and not master:
-            self.notify("remembering needs the master password", severity="warning")
+            self.notify(tr("ui.passphrase.needs-master", lang), severity="warning")
             return None
         return PassphraseAnswer(passphrase, remember, master)
 

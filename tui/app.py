@@ -126,7 +126,9 @@ class SickbayApp(App[None]):
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         else:
-            self.notify(f"unknown theme {self.settings.theme!r}", severity="warning", markup=False)
+            theme = repr(self.settings.theme)
+            text = tr("ui.notify.unknown-theme", self.lang, theme=theme)
+            self.notify(text, severity="warning", markup=False)
         self.set_keymap(self.settings.keymap)
         for warning in self.settings.warnings:
             self.notify(warning, severity="warning", markup=False)
@@ -190,7 +192,11 @@ class SickbayApp(App[None]):
         try:
             await asyncio.to_thread(self.incidents.observe, host, findings, **self._where(host))
         except Exception as exc:  # the case file unwritable: say so, keep watching
-            self.notify(f"case file: {exc}", severity="error", markup=False, timeout=10)
+            self._case_file_failed(exc)
+
+    def _case_file_failed(self, exc: Exception) -> None:
+        text = tr("ui.notify.case-file", self.lang, error=str(exc))
+        self.notify(text, severity="error", markup=False, timeout=10)
 
     def _where(self, host: str) -> dict[str, str]:
         entry = next((h for h in self.settings.hosts if h.name == host), None)
@@ -209,7 +215,7 @@ class SickbayApp(App[None]):
                 self.incidents.record_action, host, done.plan, done.result, done.audit_hash
             )
         except Exception as exc:
-            self.notify(f"case file: {exc}", severity="error", markup=False, timeout=10)
+            self._case_file_failed(exc)
 
     async def _record_scan(self, host: str, done: Done) -> None:
         from backends.hostactions.scan import findings_from_result  # noqa: PLC0415
@@ -232,7 +238,8 @@ class SickbayApp(App[None]):
         source = self._source(message.host)
         cloud = CLOUD_FOR.get(message.action)
         if source is None or (cloud is None and not self.responder.known(message.action)):
-            self.notify(f"{message.action}: not available for this host", markup=False)
+            text = tr("ui.notify.not-available", self.lang, action=message.action)
+            self.notify(text, markup=False)
             return
         self.run_worker(
             self._run_action(source, cloud or message.action, message.params, cloud is not None),
@@ -404,7 +411,8 @@ class SickbayApp(App[None]):
         elif message.screen == "report":
             self.run_worker(self._export_report(), group="report", exit_on_error=False)
         else:
-            self.notify(f"the {message.screen} screen is not available yet", markup=False)
+            text = tr("ui.notify.no-screen", self.lang, screen=message.screen)
+            self.notify(text, markup=False)
 
     def _refresh_checklist(self) -> None:
         from screens.checklist import ChecklistScreen  # noqa: PLC0415
@@ -422,7 +430,8 @@ class SickbayApp(App[None]):
             try:
                 view = await asyncio.to_thread(self.incidents.view, pools)
             except Exception as exc:
-                self.notify(f"checklist: {exc}", severity="error", markup=False)
+                text = tr("ui.notify.checklist", self.lang, error=str(exc))
+                self.notify(text, severity="error", markup=False)
                 return
             screen.show(view)
 
@@ -447,7 +456,9 @@ class SickbayApp(App[None]):
             where = data_dir() / "incidents" / incident
             written = await asyncio.to_thread(self.incidents.export_report, where, lang)
         except Exception as exc:
-            self.notify(f"report: {exc}", severity="error", markup=False)
+            self.notify(
+                tr("ui.notify.report", lang, error=str(exc)), severity="error", markup=False
+            )
             return
         for path, digest in written:
             text = tr("ui.checklist.report-written", lang, path=str(path), sha256=digest[:16])
@@ -468,7 +479,7 @@ class SickbayApp(App[None]):
             return
         fingerprint = None if record is None else record.fingerprint
         if fingerprint is None or not isinstance(source, HostKeyTrust):
-            self.notify("no unknown host key is waiting for a decision here", markup=False)
+            self.notify(tr("ui.notify.no-host-key", self.lang), markup=False)
             return
         lang = self.lang
         body = Text()
@@ -486,7 +497,7 @@ class SickbayApp(App[None]):
                 self.notify(str(exc), severity="error", markup=False)
                 return
             source.retry_now()
-            self.notify(f"trusted {fingerprint}; recorded in known_hosts", markup=False)
+            self.notify(tr("ui.notify.trusted", lang, fingerprint=fingerprint), markup=False)
 
         title, trust = tr("ui.hostkey.title", lang), tr("ui.hostkey.trust", lang)
         self.push_screen(ConfirmScreen(title, body, trust, tr("ui.common.cancel", lang)), decided)

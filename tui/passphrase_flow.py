@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from domain.i18n import tr
 from domain.source import PassphraseInput, Source
 from screens.passphrase import PassphraseAnswer, PassphraseQuestion, PassphraseScreen
 from tui.passphrases import PassphraseKeeper
@@ -74,11 +75,13 @@ class PassphraseFlow:
         from backends.ssh import passphrase_opens  # noqa: PLC0415
 
         passphrase = answer.passphrase
+        lang = self.app.lang
         try:
             if not passphrase:
                 found = await asyncio.to_thread(self.keeper.lookup_in_file, key_path, answer.master)
                 if found is None:
-                    self.app.notify(f"the secrets file holds no passphrase for {key_path}")
+                    text = tr("ui.passphrase.not-in-file", lang, key=str(key_path))
+                    self.app.notify(text, markup=False)
                     return
                 passphrase = found
             opens = await asyncio.to_thread(passphrase_opens, key_path, passphrase)
@@ -86,9 +89,10 @@ class PassphraseFlow:
                 where = await asyncio.to_thread(
                     self.keeper.remember, key_path, passphrase, answer.master
                 )
-                self.app.notify(f"passphrase for {key_path} kept in the {where}", markup=False)
+                text = tr("ui.passphrase.kept", lang, key=str(key_path), store=where)
+                self.app.notify(text, markup=False)
             elif answer.remember:
-                self.app.notify("not remembered: that passphrase does not open the key")
+                self.app.notify(tr("ui.passphrase.not-kept", lang))
         except SecretStoreError as exc:
             self.app.notify(str(exc), severity="error", markup=False)
             if not passphrase:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
 
+from domain.i18n import Language, tr
+
 
 class FilterBar(Input):
     """A one-line input, hidden until `/`. Typing filters live; Enter keeps the filter and returns
-    to the table; Escape clears it."""
+    to the table; Escape clears it. For another language, make it with
+    ``screens.localize.localized(FilterBar, lang)`` (its key label and ``LANG``)."""
+
+    LANG: ClassVar[Language] = "en"
 
     BINDINGS = [Binding("escape", "cancel", "Clear filter", id="filter.cancel")]
 
@@ -25,7 +32,7 @@ class FilterBar(Input):
             self.text = text
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(placeholder="filter: part of a name, user, path, port…", id=id)
+        super().__init__(placeholder=tr("ui.filter.placeholder", self.LANG), id=id)
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from domain.findings import Finding, evidence_summary
-from domain.i18n import Language, rule_title
+from domain.i18n import Language, rule_title, tr
 from domain.sanitize import visible
 from widgets.live_table import Column, LiveTable
 
@@ -16,6 +16,11 @@ MARKED = ("critical", "high", "medium", "low")
 def severity_mark(finding: Finding) -> str | None:
     label = finding.severity.label
     return label if label in MARKED else None
+
+
+def severity_text(finding: Finding, lang: Language = "en") -> str:
+    label = finding.severity.label
+    return label.upper()[:4] if lang == "en" else tr(f"severity.{label}", lang)
 
 
 def seen_text(finding: Finding) -> str:
@@ -32,7 +37,7 @@ def finding_columns(lang: Callable[[], Language] = lambda: "en") -> list[Column[
         Column(
             "severity",
             "SEV",
-            lambda f: f.severity.label.upper()[:4],
+            lambda f: severity_text(f, lang()),
             4,
             sort_key=lambda f: (int(f.severity), f.last_seen),
             descending=True,
@@ -46,7 +51,7 @@ def finding_columns(lang: Callable[[], Language] = lambda: "en") -> list[Column[
 
 class FindingsTable(LiveTable[Finding]):
     """Findings keyed by rule + evidence, so one stays selected while it persists. With ``lang``
-    set, built-in rules' titles show in that language."""
+    set, severities and built-in rules' titles show in that language."""
 
     def __init__(self, *, id: str | None = None) -> None:
         self._lang: Language = "en"

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from domain.findings import Finding, Severity
-from domain.i18n import Language, tr
+from domain.i18n import Language, catalog, tr
 from domain.model import HostSnapshot
 from widgets.safe import host_text
 
@@ -17,6 +17,19 @@ def _uptime(seconds: float) -> str:
     days, rest = divmod(int(seconds), 86400)
     hours, rest = divmod(rest, 3600)
     return f"{days}d{hours:02d}h" if days else f"{hours}h{rest // 60:02d}m"
+
+
+def state_label(state: str, lang: Language) -> str:
+    """A host's state ("live", "stale", "host key unknown", ...) in ``lang``; a state the
+    catalog does not know is shown as it is."""
+    return catalog(lang).get("ui.state." + state.replace(" ", "-"), state)
+
+
+def failure_text(state: str, reason: str, lang: Language) -> str:
+    """ "state: reason" of a host that has no fresh sample (the reason may quote the host: it is
+    a value, never translated; a reason that only repeats the state is translated with it)."""
+    shown = state_label(reason, lang) if reason == state else reason
+    return tr("ui.status.state", lang, state=state_label(state, lang), reason=shown)
 
 
 class StatusBar(Static):
