@@ -10,14 +10,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from domain.checklist import ChecklistView, CheckStatus, Step, overall
 from domain.i18n import Language, tr
 from domain.incident import StepStatus
+from screens.localize import localized
 from screens.messages import ActionRequested, ScreenRequested, StepMarked
+from screens.prompt import PromptScreen
 from widgets.safe import host_text
 
 STATUS_MARK = {
@@ -183,7 +185,8 @@ class ChecklistScreen(Screen[None]):
             if text:
                 self.post_message(StepMarked(step.id, "skipped", text))
 
-        self.app.push_screen(ReasonScreen(tr("ui.checklist.skip-reason", self.lang)), reason)
+        prompt = localized(PromptScreen, self.lang)
+        self.app.push_screen(prompt(tr("ui.checklist.skip-reason", self.lang)), reason)
 
     def action_run(self) -> None:
         step = self._step()
@@ -208,26 +211,3 @@ class ChecklistScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
-
-
-class ReasonScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reason.cancel")]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-body"):
-            yield Static(Text(self.question, style="bold"))
-            yield Input(id="reason")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value.strip() or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

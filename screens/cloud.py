@@ -17,7 +17,9 @@ from textual.widgets import Footer, Static
 
 from domain.cloud import InstanceView
 from domain.i18n import Language, tr
+from screens.localize import localized
 from screens.messages import ActionRequested, ScreenRequested
+from screens.prompt import PromptScreen
 from widgets.safe import host_text
 
 # Cloud action ids as the app routes them (host actions have their own "block").
@@ -29,6 +31,13 @@ CLOUD_KEYS = {
     "force-stop": "cloud:force-stop",
     "start": "cloud:start",
     "reboot": "cloud:reboot",
+}
+
+# action: (question, the parameter the answer fills, placeholder)
+ASKS = {
+    "block": ("ui.cloud.block-ask", "cidr", "ui.cloud.address"),
+    "unblock": ("ui.cloud.unblock-ask", "cidr", "ui.cloud.address"),
+    "run-command": ("ui.cloud.run-ask", "script", ""),
 }
 
 
@@ -97,6 +106,9 @@ class CloudScreen(Screen[None]):
         Binding("ctrl+s", "act('force-stop')", "Force stop", show=False, id="cloud.force_stop"),
         Binding("T", "act('start')", "Start", show=False, id="cloud.start"),
         Binding("R", "act('reboot')", "Reboot", show=False, id="cloud.reboot"),
+        Binding("b", "ask('block')", "Block", id="cloud.block"),
+        Binding("B", "ask('unblock')", "Unblock", show=False, id="cloud.unblock"),
+        Binding("x", "ask('run-command')", "Command", id="cloud.run_command"),
         Binding("r", "reread", "Refresh", id="cloud.refresh"),
         Binding("escape", "back", "Back", id="cloud.back"),
     ]
@@ -124,7 +136,7 @@ class CloudScreen(Screen[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "act":
+        if action in ("act", "ask"):
             return not self.read_only and self.view is not None
         return True
 
@@ -132,6 +144,26 @@ class CloudScreen(Screen[None]):
         if self.view is not None:
             params = {"instance": self.view.instance.id}
             self.post_message(ActionRequested(self.host, CLOUD_KEYS[action], params))
+
+    def action_ask(self, action: str) -> None:
+        """Block / unblock an address, run a command: the one thing the action needs is asked
+        first; the action is then planned, previewed and confirmed as the others."""
+        if self.view is None:
+            return
+        instance = self.view.instance.id
+        question, field, hint = ASKS[action]
+        prompt = localized(PromptScreen, self.LANG)
+        placeholder = tr(hint, self.LANG) if hint else ""
+
+        def answered(value: str | None) -> None:
+            if value:
+                params = {"instance": instance, field: value}
+                self.post_message(ActionRequested(self.host, f"cloud:{action}", params))
+
+        self.app.push_screen(
+            prompt(tr(question, self.LANG, instance=instance), placeholder, max_length=4096),
+            answered,
+        )
 
     def action_reread(self) -> None:
         self.post_message(ScreenRequested(self.host, "cloud-refresh"))

@@ -6,14 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
 from backends.audit_log import AuditLog
 from backends.cloud.actions import Timing, quarantine_group_name
+from domain.actions import render_result
 from domain.cloud import Instance, InstanceView
+from screens.action import ActionScreen
 from screens.cloud import CloudScreen, view_text
 from screens.cloud_list import CloudListScreen, instance_label
 from screens.host import HostScreen
+from screens.prompt import PromptScreen
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.fakes import FakeSource
 from tests.pilot_actions import REGION, confirm_and_result, wait_for
@@ -164,3 +167,72 @@ def test_instance_names_and_tags_are_shown_literally() -> None:
         assert "\x1b" not in plain and "\u202e" not in plain  # escapes made visible
         assert "\\e]0;owned" in plain or "\\x1b]0;owned" in plain
     assert "[@click=app.quit]x" in view_text(InstanceView(instance, "configured")).plain
+
+
+async def answer_prompt(pilot: Any, app: SickbayApp, text: str) -> None:
+    assert await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+    app.screen.query_one(Input).value = text
+    await pilot.press("enter")
+
+
+async def test_block_unblock_and_run_a_command_from_the_cloud_screen(
+    ecs: AliyunEmulator, tmp_path: Any
+) -> None:
+    """b, B and x ask for the one thing they need, then preview, confirm, run, verify and audit
+    like every action; the command's output (host text) is shown in the result."""
+    own = ecs.add_security_group("web1-sg")
+    instance_id = ecs.add_instance("web1", groups=[own], private_ip="10.0.0.5")
+    ecs.command_handler = lambda instance, script: (0, f"ran on {instance}: \x1b[31m{script}\n")
+    settings = Settings(
+        interval=0.3,
+        audit_log=tmp_path / "audit.jsonl",
+        hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
+        cloud=CloudSettings(endpoints={"aliyun": ecs.url}, operator_address=OPERATOR),
+    )
+    desk = CloudDesk(settings, timing=Timing(poll_s=0.05, snapshot_timeout_s=20))
+    source = FakeSource(name="web1")
+    app = SickbayApp(source, settings, cloud=desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await source.delivered.wait()
+        app.screen.query_one("#processes").focus()
+        await pilot.press("i")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
+        cloud = app.screen
+        assert isinstance(cloud, CloudScreen)
+        assert await wait_for(pilot, lambda: cloud.view is not None)
+
+        await pilot.press("b")
+        await answer_prompt(pilot, app, "203.0.113.66")
+        plan, result = await confirm_and_result(pilot, app)
+        assert plan.action == "block" and "203.0.113.66/32" in plan.subject
+        assert result.outcome.value == "done", result
+        rules = ecs.groups[own].rules
+        assert any(r.cidr == "203.0.113.66/32" and r.policy.lower() == "drop" for r in rules)
+
+        await pilot.press("B")
+        await answer_prompt(pilot, app, "203.0.113.66")
+        plan, result = await confirm_and_result(pilot, app)
+        assert plan.action == "unblock" and result.outcome.value == "done", result
+        assert not any(r.cidr == "203.0.113.66/32" for r in ecs.groups[own].rules)
+
+        await pilot.press("b")  # cancelled at the question: nothing is planned
+        assert await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
+
+        await pilot.press("x")
+        await answer_prompt(pilot, app, "cat /proc/loadavg")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        typed = app.screen.plan.host if app.screen.plan.needs_typed_confirmation else None
+        plan, result = await confirm_and_result(pilot, app, typed)
+        assert plan.action == "run-command" and result.outcome.value == "done", result
+        assert result.details["output"] == f"ran on {instance_id}: \x1b[31mcat /proc/loadavg\n"
+        shown = render_result(result)
+        assert "\x1b" not in shown and "cat /proc/loadavg" in shown
+
+    entries = AuditLog(tmp_path / "audit.jsonl").entries()
+    assert [(e["action"], e["outcome"]) for e in entries] == [
+        ("block", "done"),
+        ("unblock", "done"),
+        ("run-command", "done"),
+    ]
