@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from textual.app import App
+from textual.command import CommandList, CommandPalette
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 
@@ -18,7 +19,7 @@ from domain.actions import ActionPlan, ActionResult, Outcome, PlannedStep, Risk
 from domain.cloud import Instance, InstanceView
 from domain.findings import ACTIONS, Finding, Severity
 from domain.fleet import CONNECTING, HOST_KEY_UNKNOWN, LIVE, STALE, UNREACHABLE
-from domain.i18n import Language, rule_title
+from domain.i18n import Language, rule_title, tr
 from domain.model import HostSnapshot
 from domain.source import SourceError
 from screens.action import ResultScreen, plan_text
@@ -32,6 +33,7 @@ from screens.messages import ActionRequested, ScreenRequested
 from screens.passphrase import PassphraseQuestion, PassphraseScreen
 from tests.fakes import FakeSource
 from tui.app import SickbayApp
+from tui.cloud_desk import CloudDesk, NoCloud
 from tui.config import Settings
 from widgets.filter_bar import FilterBar
 from widgets.findings_table import FindingsTable
@@ -317,3 +319,37 @@ async def test_the_risk_and_the_outcome_of_an_action_in_each_language(
         assert await until(pilot, lambda: isinstance(app.screen, ResultScreen))
         text = str(app.screen.query_one(Static).render())
         assert text.startswith(f"freeze: {outcome}\n") and "froze 1 process: xmrig" in text
+
+
+async def test_the_command_palette_speaks_chinese_and_finds_english_names_too() -> None:
+    """In Chinese the palette lists 应急清单; typing the English "checklist" finds it too."""
+    source = FakeSource(name="web1")
+    app = localized(SickbayApp, "zh")(source, Settings(interval=0.2, language="zh"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await source.delivered.wait()
+        await pilot.pause()
+        app.screen.query_one("#processes").focus()
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        for key in "checklist":
+            await pilot.press(key)
+        await pilot.pause(0.5)
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        shown = [
+            str(palette.query_one(CommandList).get_option_at_index(i).prompt)
+            for i in range(palette.query_one(CommandList).option_count)
+        ]
+        assert any("应急清单" in s and "Checklist" in s for s in shown), shown
+        await pilot.press("escape")
+
+
+def test_the_cloud_desk_says_what_to_configure_in_the_operators_language() -> None:
+    for lang, words in (
+        ("en", "no cloud provider configured for web1"),
+        ("zh", "没有为 web1 配置云厂商"),
+    ):
+        desk = CloudDesk(Settings(language=lang))
+        with pytest.raises(NoCloud, match=words):
+            desk.where("web1")
+        assert desk.list_all()[1] == [tr("ui.desk.no-account", lang)]

@@ -26,6 +26,7 @@ from domain.cloud import (
     InstanceView,
     ProviderName,
 )
+from domain.i18n import tr
 from tui.config import HostEntry, Settings
 from tui.passphrases import PassphraseKeeper
 
@@ -53,6 +54,7 @@ class CloudDesk:
         timing: Timing | None = None,
     ) -> None:
         self.settings = settings
+        self.lang = settings.lang  # of our own messages (host and cloud text stay as they are)
         self.timing = timing
         self._make = make_provider or self._real_provider
         self._providers: dict[tuple[str, str], CloudProvider] = {}
@@ -67,12 +69,9 @@ class CloudDesk:
         provider = (entry.provider if entry else None) or cloud.provider
         region = (entry.region if entry else None) or cloud.region
         if provider not in PROVIDERS:
-            raise NoCloud(
-                f"no cloud provider configured for {host}: set provider/region/instance_id in "
-                "its [[hosts]] entry, or provider and region in [cloud]"
-            )
+            raise NoCloud(tr("ui.desk.no-provider", self.lang, host=host))
         if not region:
-            raise NoCloud(f"no region configured for {host} ({provider})")
+            raise NoCloud(tr("ui.desk.no-region", self.lang, host=host, provider=provider))
         return Where(provider, region, entry.instance_id if entry else None)
 
     def provider(self, where: Where) -> CloudProvider:
@@ -90,10 +89,8 @@ class CloudDesk:
         store = None if keeper.uses_file else SecretStore("system")
         found = lookup(name, self.settings.cloud.profile, store=store)
         if found.credential is None:
-            raise NoCloud(
-                f"no {name} access key (tried: {'; '.join(found.tried)}); store one with "
-                f"`sickbay credentials set {name}`"
-            )
+            tried = "; ".join(found.tried)
+            raise NoCloud(tr("ui.desk.no-key", self.lang, provider=name, tried=tried))
         endpoint = self.settings.cloud.endpoints.get(name)
         cred = found.credential
         if name == "tencent":
@@ -116,16 +113,23 @@ class CloudDesk:
         try:
             if where.instance_id:
                 instance = provider.instance(where.instance_id)
-                how = f"{instance.id} (configured instance id)"
+                how = tr("ui.desk.configured", self.lang, instance=instance.id)
             elif reported_id and (claimed := self._claimed(provider, reported_id, addresses)):
                 instance = claimed
-                how = f"{instance.id} (the id the host reports; its addresses agree)"
+                how = tr("ui.desk.reported", self.lang, instance=instance.id)
             else:
                 match = match_instance(provider.list_instances(), addresses=addresses)
                 if match is None:
+                    known = ", ".join(sorted(set(addresses))) or "-"
                     raise NoCloud(
-                        f"no {where.provider} instance in {where.region} has the addresses of "
-                        f"{host} ({', '.join(sorted(set(addresses))) or 'none known'})"
+                        tr(
+                            "ui.desk.no-match",
+                            self.lang,
+                            provider=where.provider,
+                            region=where.region,
+                            host=host,
+                            addresses=known,
+                        )
                     )
                 instance, how = match.instance, match.describe()
             groups = provider.security_groups(instance.security_group_ids)
@@ -158,7 +162,7 @@ class CloudDesk:
         problems: list[str] = []
         accounts = self.accounts()
         if not accounts:
-            problems.append("no cloud account configured: set provider and region in [cloud]")
+            problems.append(tr("ui.desk.no-account", self.lang))
         for where in accounts:
             try:
                 instances.extend(self.provider(where).list_instances())
@@ -189,15 +193,12 @@ class CloudDesk:
         where = self.where(host)
         instance_id = params.get("instance") or self._instances.get(host) or where.instance_id
         if not instance_id:
-            raise ActionError("open the cloud screen first (i): the instance is not known yet")
+            raise ActionError(tr("ui.desk.open-first", self.lang))
         given = {k: v for k, v in params.items() if k != "instance"}
         if action == "isolate" and "operator" not in given:
             operator = self.settings.cloud.operator_address or params.get("ssh_client")
             if not operator:
-                raise ActionError(
-                    "isolation keeps SSH open for your address only: set [cloud] "
-                    "operator_address (the address the instance sees you connect from)"
-                )
+                raise ActionError(tr("ui.desk.operator-needed", self.lang))
             given["operator"] = operator
         given.pop("ssh_client", None)
         from backends.cloud import actions as cloud_actions  # noqa: PLC0415
