@@ -37,6 +37,14 @@ class SourceError(Exception):
 
 
 @runtime_checkable
+class SlowSource(Protocol):
+    """A source whose samples are costly (the cloud agent: seconds and API calls each): it is
+    sampled at most every ``min_interval`` seconds, whatever the console's interval."""
+
+    min_interval: float
+
+
+@runtime_checkable
 class FactsSource(Protocol):
     """A source that can also read the host's slower-changing facts (accounts, persistence files,
     kernel state). Gathered on connect and on request, not every sample."""

@@ -109,6 +109,7 @@ class CloudScreen(Screen[None]):
         Binding("b", "ask('block')", "Block", id="cloud.block"),
         Binding("B", "ask('unblock')", "Unblock", show=False, id="cloud.unblock"),
         Binding("x", "ask('run-command')", "Command", id="cloud.run_command"),
+        Binding("A", "agent", "Via agent", show=False, id="cloud.agent_watch"),
         Binding("r", "reread", "Refresh", id="cloud.refresh"),
         Binding("escape", "back", "Back", id="cloud.back"),
     ]
@@ -136,7 +137,7 @@ class CloudScreen(Screen[None]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("act", "ask"):
+        if action in ("act", "ask", "agent"):
             return not self.read_only and self.view is not None
         return True
 
@@ -164,6 +165,12 @@ class CloudScreen(Screen[None]):
             prompt(tr(question, self.LANG, instance=instance), placeholder, max_length=4096),
             answered,
         )
+
+    def action_agent(self) -> None:
+        """Watch the host through its cloud agent (previewed and confirmed by the app)."""
+        if self.view is not None:
+            params = {"instance": self.view.instance.id}
+            self.post_message(ActionRequested(self.host, "cloud:agent-watch", params))
 
     def action_reread(self) -> None:
         self.post_message(ScreenRequested(self.host, "cloud-refresh"))

@@ -3,10 +3,11 @@ the loopback ECS emulator (signatures checked): snapshot, isolate and un-isolate
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
-from textual.widgets import Input, OptionList
+from textual.widgets import Button, Input, OptionList
 
 from backends.audit_log import AuditLog
 from backends.cloud.actions import Timing, quarantine_group_name
@@ -236,3 +237,57 @@ async def test_block_unblock_and_run_a_command_from_the_cloud_screen(
         ("unblock", "done"),
         ("run-command", "done"),
     ]
+
+
+async def test_watching_a_host_through_its_cloud_agent(ecs: AliyunEmulator, tmp_path: Any) -> None:
+    """A on the cloud screen: the preview says what runs and that it repeats; once confirmed
+    the host is watched through the agent (the real collector, run here by the emulated agent)
+    as one more host, and every run is in the audit log."""
+    instance_id = ecs.add_instance("web1", private_ip="10.0.0.5")
+    ecs.command_handler = run_on_this_machine
+    settings = Settings(
+        interval=0.3,
+        audit_log=tmp_path / "audit.jsonl",
+        hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
+        cloud=CloudSettings(endpoints={"aliyun": ecs.url}, operator_address=OPERATOR),
+    )
+    desk = CloudDesk(settings, timing=Timing(poll_s=0.05), agent_interval=600.0)
+    source = FakeSource(name="web1")
+    app = SickbayApp(source, settings, cloud=desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await source.delivered.wait()
+        app.screen.query_one("#processes").focus()
+        await pilot.press("i")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
+        cloud = app.screen
+        assert isinstance(cloud, CloudScreen)
+        assert await wait_for(pilot, lambda: cloud.view is not None)
+        await pilot.press("A")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        preview = app.screen
+        assert isinstance(preview, ActionScreen)
+        assert "through its cloud agent" in preview.plan.subject
+        assert any("runs again every 600 s" in w for w in preview.plan.warnings)
+        assert any("RunCommand" in s.exact for s in preview.plan.steps)
+        if preview.plan.needs_typed_confirmation:
+            preview.query_one("#typed", Input).value = preview.plan.host
+            await pilot.pause()
+        preview.query_one("#confirm", Button).press()
+        name = f"{instance_id} (cloud agent)"
+        assert await wait_for(
+            pilot, lambda: isinstance(app.screen, HostScreen) and app.screen.host == name
+        )
+        assert await wait_for(pilot, lambda: app.records[name].snapshot is not None, 600)
+        snapshot = app.records[name].snapshot
+        assert snapshot is not None and snapshot.source == "cloud-agent"
+        assert 1 in {p.pid for p in snapshot.processes}
+    entries = AuditLog(tmp_path / "audit.jsonl").entries()
+    assert entries and all(e["action"] == "run-command" for e in entries)
+    assert [e["details"]["page"] for e in entries] == list(range(1, len(entries) + 1))
+
+
+def run_on_this_machine(instance_id: str, script: str) -> tuple[int, str]:
+    done = subprocess.run(
+        ["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done.returncode, done.stdout

@@ -14,7 +14,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from backends.ssh import SshSource
-from domain.actions import ActionPlan, Outcome
+from domain.actions import ActionPlan, ActionResult, Outcome
 from domain.detect import Detector
 from domain.findings import Finding, finding_from_dict
 from domain.fleet import HostRecord
@@ -22,7 +22,7 @@ from domain.history import MetricHistory
 from domain.i18n import tr
 from domain.incident import StepStatus
 from domain.sanitize import visible
-from domain.source import HostKeyTrust, PassphraseInput, Source, SourceError
+from domain.source import HostKeyTrust, PassphraseInput, SlowSource, Source, SourceError
 from screens.action import ActionScreen, ResultScreen
 from screens.cloud import CloudScreen
 from screens.cloud_list import CloudListScreen
@@ -152,6 +152,8 @@ class SickbayApp(App[None]):
         """One host's loop: a slow or dead host only ever delays itself."""
         await asyncio.sleep(delay)
         interval = self.settings.interval
+        if isinstance(watch.source, SlowSource):
+            interval = max(interval, watch.source.min_interval)
         name = watch.source.name
         record = self.records[name]
         while True:
@@ -235,6 +237,14 @@ class SickbayApp(App[None]):
 
     @on(ActionRequested)
     def _action_requested(self, message: ActionRequested) -> None:
+        if message.action == "cloud:agent-watch":
+            self.run_worker(
+                self._watch_through_agent(message.host, message.params.get("instance", "")),
+                name="agent watch",
+                group="action",
+                exit_on_error=False,
+            )
+            return
         source = self._source(message.host)
         cloud = CLOUD_FOR.get(message.action)
         if source is None or (cloud is None and not self.responder.known(message.action)):
@@ -301,6 +311,33 @@ class SickbayApp(App[None]):
         await self.push_screen_wait(ResultScreen(done.plan, done.result, self.lang))
         if isinstance(self.screen, CloudScreen):
             self._read_cloud(self.screen)
+
+    async def _watch_through_agent(self, host: str, instance_id: str) -> None:
+        """The host through its cloud agent, as one more watched host: preview (the exact
+        call, and that it repeats), confirmation, then a source whose every run is audited."""
+        try:
+            incident = await asyncio.to_thread(self.incidents.ensure, f"{host}: response")
+
+            def record(plan: ActionPlan, result: ActionResult) -> None:
+                self.responder.audit.record_action(plan, result, incident=incident)
+
+            plan, source = await asyncio.to_thread(
+                self.cloud.agent_watch, host, instance_id, record
+            )
+        except Exception as exc:  # no cloud, no key, the instance not running: say it
+            self.notify(visible(str(exc)), severity="error", markup=False)
+            return
+        if source.name in self.records:
+            self.push_screen(self._host_screen(source.name))
+            return
+        if self.responder.dry_run:
+            await self.push_screen_wait(ActionScreen(plan, dry_run=True, lang=self.lang))
+            return
+        if not await self.push_screen_wait(ActionScreen(plan, lang=self.lang)):
+            self.notify(tr("ui.action.cancelled", self.lang, action=plan.action), markup=False)
+            return
+        self.add_source(source)
+        self.push_screen(self._host_screen(source.name))
 
     def _addresses(self, source: Source) -> list[str]:
         """Where a host is reached and what it reports: for matching it to its instance."""

@@ -357,15 +357,15 @@ def cmd_act(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     """The collector through the cloud agent (when SSH is cut): one snapshot as JSON. A sample
     bigger than the agent's output cap is read in pages, one run each, each run audited."""
+    from backends.cloud.agent_source import PageFailed, page_runner  # noqa: PLC0415
     from backends.cloud.collect import (  # noqa: PLC0415
         MAX_PAGES,
         MIN_BUDGET,
         OUTPUT_BUDGET,
         AgentCollectError,
-        PageMerger,
+        collect_pages,
         collector_command,
         command_digest,
-        parse_output,
     )
     from backends.decode import Decoder  # noqa: PLC0415
     from domain.serialize import snapshot_to_json  # noqa: PLC0415
@@ -398,27 +398,21 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         _record(log, plan, result)
         print("not confirmed (pass --yes): nothing was done", file=sys.stderr)
         return 1
-    pages = PageMerger()
-    for number in range(1, MAX_PAGES + 1):
-        if number > 1:
-            cursor = pages.pages[-1].next
-            command = collector_command(cursor, budget)
-            params = {"script": command, "timeout": timeout}
-            plan = actions.plan(provider, "run-command", args.instance, params)
-            print(f"page {number}: from row {list(cursor or [])}", file=sys.stderr)
-        result = actions.execute(provider, plan, lambda line: None)
-        output = str(result.details.get("output", ""))
-        digest = {"output_sha256": result.details.get("output_sha256"), "page": number}
-        _record(log, plan, dataclasses.replace(result, details=digest))  # not the sample itself
-        if not result.ok:
-            print(report(result), file=sys.stderr)
-            return 1
-        try:
-            if pages.add(parse_output(output)) is None:
-                break
-        except AgentCollectError as exc:
-            print(f"sickbay cloud: page {number}: {visible(str(exc))}", file=sys.stderr)
-            return 1
+    run_page = page_runner(
+        provider,
+        args.instance,
+        lambda plan, result: _record(log, plan, result),
+        timeout_s=int(timeout),
+        say=lambda line: print(line, file=sys.stderr),
+    )
+    try:
+        pages = collect_pages(run_page, budget)
+    except PageFailed as exc:
+        print(report(exc.result), file=sys.stderr)
+        return 1
+    except AgentCollectError as exc:
+        print(f"sickbay cloud: {visible(str(exc))}", file=sys.stderr)
+        return 1
     if not pages.complete:
         print(
             f"sickbay cloud: the sample needed more than {MAX_PAGES} pages; "

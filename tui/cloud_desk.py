@@ -10,6 +10,7 @@ terminal commands ask for).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +33,7 @@ from tui.passphrases import PassphraseKeeper
 
 if TYPE_CHECKING:
     from backends.cloud.actions import Timing
+    from backends.cloud.agent_source import CloudAgentSource, Record
 
 
 class NoCloud(Exception):
@@ -52,8 +54,10 @@ class CloudDesk:
         *,
         make_provider: Callable[[ProviderName, str], CloudProvider] | None = None,
         timing: Timing | None = None,
+        agent_interval: float = 60.0,
     ) -> None:
         self.settings = settings
+        self.agent_interval = agent_interval  # seconds between samples through the agent
         self.lang = settings.lang  # of our own messages (host and cloud text stay as they are)
         self.timing = timing
         self._make = make_provider or self._real_provider
@@ -210,3 +214,29 @@ class CloudDesk:
 
         provider = self.provider(self.where(host))
         return cloud_actions.execute(provider, plan, progress, timing=self.timing)
+
+    def agent_watch(
+        self, host: str, instance_id: str, record: Record
+    ) -> tuple[ActionPlan, CloudAgentSource]:
+        """Watching ``instance_id`` through its cloud agent (blocking: call from a thread): the
+        preview (the first run's exact call, and that it repeats) and the source that does it,
+        to start once the operator confirms. ``record`` audits each run."""
+        from backends.cloud import actions as cloud_actions  # noqa: PLC0415
+        from backends.cloud.agent_source import CloudAgentSource  # noqa: PLC0415
+        from backends.cloud.collect import collector_command  # noqa: PLC0415
+
+        provider = self.provider(self.where(host))
+        params = {"script": collector_command(), "timeout": "120"}
+        plan = cloud_actions.plan(provider, "run-command", instance_id, params)
+        name = tr("ui.desk.agent-name", self.lang, instance=instance_id)
+        seconds = f"{self.agent_interval:g}"
+        repeat = tr("ui.desk.agent-repeat", self.lang, seconds=seconds, name=name)
+        plan = dataclasses.replace(
+            plan,
+            subject=tr("ui.desk.agent-subject", self.lang, instance=instance_id),
+            warnings=(repeat, *plan.warnings),
+        )
+        source = CloudAgentSource(
+            name, provider, instance_id, record, min_interval=self.agent_interval
+        )
+        return plan, source

@@ -27,6 +27,7 @@ import hashlib
 import json
 import shlex
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,3 +296,25 @@ class PageMerger:
             proc_mounts=mounts,
         )
         return merged
+
+
+def collect_pages(
+    run_page: Callable[[str, int], str],
+    budget: int = OUTPUT_BUDGET,
+    max_pages: int = MAX_PAGES,
+) -> PageMerger:
+    """The collector through the agent, page by page: ``run_page(command, number)`` runs one
+    page's command (plan, execute, audit: the caller's) and returns its output. Stops at the
+    last page or after ``max_pages`` (the merged sample then lists what is missing). Raises
+    :class:`AgentCollectError` naming the page that could not be read."""
+    merger = PageMerger()
+    cursor: tuple[int, ...] | None = None
+    for number in range(1, max_pages + 1):
+        output = run_page(collector_command(cursor, budget), number)
+        try:
+            cursor = merger.add(parse_output(output))
+        except AgentCollectError as exc:
+            raise AgentCollectError(f"page {number}: {exc}") from None
+        if cursor is None:
+            break
+    return merger
