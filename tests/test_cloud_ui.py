@@ -281,6 +281,10 @@ async def test_watching_a_host_through_its_cloud_agent(ecs: AliyunEmulator, tmp_
         snapshot = app.records[name].snapshot
         assert snapshot is not None and snapshot.source == "cloud-agent"
         assert 1 in {p.pid for p in snapshot.processes}
+        incident = app.incidents.cases.current()
+        assert incident is not None
+        kept = app.incidents.cases.actions(incident.id)
+        assert kept and all(a.action == "run-command" for a in kept)  # in the case file too
     entries = AuditLog(tmp_path / "audit.jsonl").entries()
     assert entries and all(e["action"] == "run-command" for e in entries)
     assert [e["details"]["page"] for e in entries] == list(range(1, len(entries) + 1))

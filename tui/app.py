@@ -319,7 +319,12 @@ class SickbayApp(App[None]):
             incident = await asyncio.to_thread(self.incidents.ensure, f"{host}: response")
 
             def record(plan: ActionPlan, result: ActionResult) -> None:
-                self.responder.audit.record_action(plan, result, incident=incident)
+                """Each run (in the source's thread): the audit log, then the case file."""
+                entry = self.responder.audit.record_action(plan, result, incident=incident)
+                try:
+                    self.incidents.record_action(host, plan, result, str(entry["hash"]))
+                except Exception as exc:
+                    self.call_from_thread(self._case_file_failed, exc)
 
             plan, source = await asyncio.to_thread(
                 self.cloud.agent_watch, host, instance_id, record
