@@ -285,6 +285,13 @@ async def test_watching_a_host_through_its_cloud_agent(ecs: AliyunEmulator, tmp_
         assert incident is not None
         kept = app.incidents.cases.actions(incident.id)
         assert kept and all(a.action == "run-command" for a in kept)  # in the case file too
+        app.screen.query_one("#processes").focus()
+        await pilot.press("i")  # its cloud screen: the same instance, its actions at hand
+        assert await wait_for(
+            pilot, lambda: isinstance(app.screen, CloudScreen) and app.screen.view is not None
+        )
+        assert isinstance(app.screen, CloudScreen) and app.screen.view is not None
+        assert app.screen.view.instance.id == instance_id
     entries = AuditLog(tmp_path / "audit.jsonl").entries()
     assert entries and all(e["action"] == "run-command" for e in entries)
     assert [e["details"]["page"] for e in entries] == list(range(1, len(entries) + 1))

@@ -63,11 +63,14 @@ class CloudDesk:
         self._make = make_provider or self._real_provider
         self._providers: dict[tuple[str, str], CloudProvider] = {}
         self._instances: dict[str, str] = {}  # host -> matched instance id
+        self._agent_hosts: dict[str, Where] = {}  # hosts watched through the agent
         self._lock = threading.Lock()
 
     # --- which instance --------------------------------------------------------------------
 
     def where(self, host: str) -> Where:
+        if host in self._agent_hosts:  # "i-... (cloud agent)": its instance is known
+            return self._agent_hosts[host]
         entry: HostEntry | None = next((h for h in self.settings.hosts if h.name == host), None)
         cloud = self.settings.cloud
         provider = (entry.provider if entry else None) or cloud.provider
@@ -225,7 +228,8 @@ class CloudDesk:
         from backends.cloud.agent_source import CloudAgentSource  # noqa: PLC0415
         from backends.cloud.collect import collector_command  # noqa: PLC0415
 
-        provider = self.provider(self.where(host))
+        where = self.where(host)
+        provider = self.provider(where)
         params = {"script": collector_command(), "timeout": "120"}
         plan = cloud_actions.plan(provider, "run-command", instance_id, params)
         name = tr("ui.desk.agent-name", self.lang, instance=instance_id)
@@ -239,4 +243,5 @@ class CloudDesk:
         source = CloudAgentSource(
             name, provider, instance_id, record, min_interval=self.agent_interval
         )
+        self._agent_hosts[name] = Where(where.provider, where.region, instance_id)
         return plan, source
