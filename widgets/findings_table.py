@@ -54,7 +54,6 @@ class FindingsTable(LiveTable[Finding]):
     set, severities and built-in rules' titles show in that language."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        self._lang: Language = "en"
         super().__init__(
             finding_columns(lambda: self._lang),
             key=lambda f: f.key,
@@ -63,12 +62,3 @@ class FindingsTable(LiveTable[Finding]):
             mark=severity_mark,
             id=id,
         )
-
-    @property
-    def lang(self) -> Language:
-        return self._lang
-
-    @lang.setter
-    def lang(self, value: Language) -> None:
-        self._lang = value
-        self.clear_render_cache()

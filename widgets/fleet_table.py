@@ -104,7 +104,6 @@ class FleetTable(LiveTable[FleetRow]):
     (host names and reasons as they are)."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        self._lang: Language = "en"
         super().__init__(
             fleet_columns(lambda: self._lang),
             key=lambda r: r.name,
@@ -113,12 +112,3 @@ class FleetTable(LiveTable[FleetRow]):
             mark=fleet_mark,
             id=id,
         )
-
-    @property
-    def lang(self) -> Language:
-        return self._lang
-
-    @lang.setter
-    def lang(self, value: Language) -> None:
-        self._lang = value
-        self.clear_render_cache()

@@ -31,6 +31,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from domain.i18n import Language
 from domain.sanitize import visible
 from widgets.safe import Align, Cut, fit
 
@@ -71,6 +72,8 @@ class Column(Generic[T]):
 
 class LiveTable(ScrollView, Generic[T], can_focus=True):
     """A live, keyed, sortable and filterable table. See the module docstring."""
+
+    _lang: Language = "en"
 
     DEFAULT_CSS = """
     LiveTable {
@@ -327,6 +330,17 @@ class LiveTable(ScrollView, Generic[T], can_focus=True):
     def row_mark(self, row: T) -> str | None:
         """The severity mark ``row`` is drawn with, if any."""
         return None if self._mark is None else self._mark(row)
+
+    @property
+    def lang(self) -> Language:
+        """The language of our own words in the cells (host data stays as it is); columns that
+        have such words read it when they render (``_lang``)."""
+        return self._lang
+
+    @lang.setter
+    def lang(self, value: Language) -> None:
+        self._lang = value
+        self.clear_render_cache()
 
     def clear_render_cache(self) -> None:
         """Forget rendered rows, e.g. when a column's text depends on something other than the
