@@ -176,6 +176,26 @@ async def answer_prompt(pilot: Any, app: SickbayApp, text: str) -> None:
     await pilot.press("enter")
 
 
+def web1_settings(ecs: AliyunEmulator, tmp_path: Any) -> Settings:
+    """web1 at 10.0.0.5 in the emulator's region, the audit log in ``tmp_path``."""
+    return Settings(
+        interval=0.3,
+        audit_log=tmp_path / "audit.jsonl",
+        hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
+        cloud=CloudSettings(endpoints={"aliyun": ecs.url}, operator_address=OPERATOR),
+    )
+
+
+async def open_cloud_screen(pilot: Any, app: SickbayApp, source: FakeSource) -> None:
+    """From the host screen, ``i``, until the instance is read."""
+    await source.delivered.wait()
+    app.screen.query_one("#processes").focus()
+    await pilot.press("i")
+    assert await wait_for(
+        pilot, lambda: isinstance(app.screen, CloudScreen) and app.screen.view is not None
+    )
+
+
 async def test_block_unblock_and_run_a_command_from_the_cloud_screen(
     ecs: AliyunEmulator, tmp_path: Any
 ) -> None:
@@ -184,23 +204,12 @@ async def test_block_unblock_and_run_a_command_from_the_cloud_screen(
     own = ecs.add_security_group("web1-sg")
     instance_id = ecs.add_instance("web1", groups=[own], private_ip="10.0.0.5")
     ecs.command_handler = lambda instance, script: (0, f"ran on {instance}: \x1b[31m{script}\n")
-    settings = Settings(
-        interval=0.3,
-        audit_log=tmp_path / "audit.jsonl",
-        hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
-        cloud=CloudSettings(endpoints={"aliyun": ecs.url}, operator_address=OPERATOR),
-    )
+    settings = web1_settings(ecs, tmp_path)
     desk = CloudDesk(settings, timing=Timing(poll_s=0.05, snapshot_timeout_s=20))
     source = FakeSource(name="web1")
     app = SickbayApp(source, settings, cloud=desk)
     async with app.run_test(size=(80, 24)) as pilot:
-        await source.delivered.wait()
-        app.screen.query_one("#processes").focus()
-        await pilot.press("i")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
-        cloud = app.screen
-        assert isinstance(cloud, CloudScreen)
-        assert await wait_for(pilot, lambda: cloud.view is not None)
+        await open_cloud_screen(pilot, app, source)
 
         await pilot.press("b")
         await answer_prompt(pilot, app, "203.0.113.66")
@@ -245,23 +254,12 @@ async def test_watching_a_host_through_its_cloud_agent(ecs: AliyunEmulator, tmp_
     as one more host, and every run is in the audit log."""
     instance_id = ecs.add_instance("web1", private_ip="10.0.0.5")
     ecs.command_handler = run_on_this_machine
-    settings = Settings(
-        interval=0.3,
-        audit_log=tmp_path / "audit.jsonl",
-        hosts=(HostEntry("web1", "10.0.0.5", provider="aliyun", region=REGION),),
-        cloud=CloudSettings(endpoints={"aliyun": ecs.url}, operator_address=OPERATOR),
-    )
+    settings = web1_settings(ecs, tmp_path)
     desk = CloudDesk(settings, timing=Timing(poll_s=0.05), agent_interval=600.0)
     source = FakeSource(name="web1")
     app = SickbayApp(source, settings, cloud=desk)
     async with app.run_test(size=(80, 24)) as pilot:
-        await source.delivered.wait()
-        app.screen.query_one("#processes").focus()
-        await pilot.press("i")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
-        cloud = app.screen
-        assert isinstance(cloud, CloudScreen)
-        assert await wait_for(pilot, lambda: cloud.view is not None)
+        await open_cloud_screen(pilot, app, source)
         await pilot.press("A")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
         preview = app.screen
