@@ -19,6 +19,13 @@ Anything the catalog does not know (a custom rule's explanation, a sentence a ru
 comes back in English, unchanged: a gap shows as English, never as a crash or a wrong sentence.
 The catalog is checked when it loads (every pattern compiles, every placeholder is a group of
 its pattern); a broken catalog is a test failure, and at run time it only means English.
+
+The same machinery translates the sentences of response actions (a plan's subject, its steps'
+``what``, its warnings; a result's summary, verification and state) from
+``domain/locales/actions.zh.toml`` (:data:`ACTION_TEXTS`, :func:`action_text_in`): there the
+entries are ``[[text]]`` tables keyed by ``action`` id, with ``action = "*"`` for sentences
+several actions share, and patterns match across newlines (host text may hold them). Literal
+commands and API calls (``PlannedStep.exact``) are never translated.
 """
 
 from __future__ import annotations
@@ -40,6 +47,22 @@ else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
 CATALOG_FILE = "explanations.zh.toml"
+SHARED_KEY = "*"  # the actions catalog's key for sentences several actions write
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSpec:
+    """One catalog file's shape: where it is, the array of tables holding its entries, the
+    field of an entry that keys it (a rule id, an action id) and the flags its patterns get."""
+
+    file: str
+    table: str
+    key: str
+    flags: int = 0
+
+
+EXPLANATIONS = CatalogSpec(CATALOG_FILE, "explanation", "rule")
+ACTION_TEXTS = CatalogSpec("actions.zh.toml", "text", "action", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +89,7 @@ class PhraseSet:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    rule: str
+    rule: str  # the entry's key: a rule id (explanations) or an action id (action texts)
     phrase: Phrase
 
 
@@ -93,6 +116,26 @@ def explanation_in(rule_id: str, text: str, lang: Language) -> str:
 @lru_cache(maxsize=4096)
 def _translate(rule_id: str, text: str) -> str | None:
     return translate(load_catalog(), rule_id, text)
+
+
+def action_text_in(action_id: str, text: str, lang: Language) -> str:
+    """A sentence an action wrote (a plan's subject, a step's ``what``, a warning, a result's
+    summary, verification or state) in ``lang``: by the entries of ``action_id``, then the shared
+    ones; the English text when ``lang`` is English or nothing matches. Never raises."""
+    if lang == DEFAULT_LANGUAGE or not isinstance(text, str) or not isinstance(action_id, str):
+        return text
+    try:
+        translated = _translate_action(action_id, text)
+    except Exception:  # a broken catalog at run time means English, not a crash
+        return text
+    return text if translated is None else translated
+
+
+@lru_cache(maxsize=4096)
+def _translate_action(action_id: str, text: str) -> str | None:
+    cat = load_catalog(ACTION_TEXTS)
+    out = translate(cat, action_id, text)
+    return translate(cat, SHARED_KEY, text) if out is None else out
 
 
 def translate(cat: Catalog, rule_id: str, text: str) -> str | None:
@@ -146,18 +189,19 @@ def _phrase(cat: Catalog, phrases: PhraseSet, value: str) -> str | None:
 
 
 @cache
-def load_catalog() -> Catalog:
-    """The Chinese catalog, read once from the package; ValueError when it is malformed."""
-    raw = resources.files("domain").joinpath("locales").joinpath(CATALOG_FILE).read_text("utf-8")
-    return parse_catalog(raw)
+def load_catalog(spec: CatalogSpec = EXPLANATIONS) -> Catalog:
+    """A Chinese catalog (the explanations' unless told), read once from the package;
+    ValueError when it is malformed."""
+    raw = resources.files("domain").joinpath("locales").joinpath(spec.file).read_text("utf-8")
+    return parse_catalog(raw, spec)
 
 
-def parse_catalog(raw: str) -> Catalog:
+def parse_catalog(raw: str, spec: CatalogSpec = EXPLANATIONS) -> Catalog:
     """Parse and check a catalog: patterns compile, placeholders are groups, sets exist."""
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"explanation catalog: {exc}") from exc
+        raise ValueError(f"{spec.file}: {exc}") from exc
     sets_raw = data.get("phrases", {})
     if not isinstance(sets_raw, dict):
         raise ValueError("[phrases] must be a table of phrase sets")
@@ -169,7 +213,7 @@ def parse_catalog(raw: str) -> Catalog:
         exact: dict[str, str] = {}
         patterns: list[Phrase] = []
         for item in table.get("phrase", []):
-            phrase = _parse_phrase(item, f"phrases.{name}", set_names)
+            phrase = _parse_phrase(item, f"phrases.{name}", set_names, spec.flags)
             if phrase.pattern is None and phrase.en is not None:
                 exact[phrase.en] = phrase.zh
             else:
@@ -185,12 +229,15 @@ def parse_catalog(raw: str) -> Catalog:
     entries: list[Entry] = []
     exact_by_rule: dict[tuple[str, str], str] = {}
     patterns_by_rule: dict[str, list[Phrase]] = {}
-    for index, item in enumerate(data.get("explanation", [])):
-        where = f"explanation #{index + 1}"
+    items = data.get(spec.table, [])
+    if not isinstance(items, list):
+        raise ValueError(f"[[{spec.table}]] must be an array of tables")
+    for index, item in enumerate(items):
+        where = f"{spec.table} #{index + 1}"
         if not isinstance(item, dict):
             raise ValueError(f"{where} must be a table")
-        rule = _string(item.get("rule"), f"{where}.rule")
-        phrase = _parse_phrase(item, f"{where} ({rule})", set_names)
+        rule = _string(item.get(spec.key), f"{where}.{spec.key}")
+        phrase = _parse_phrase(item, f"{where} ({rule})", set_names, spec.flags)
         entries.append(Entry(rule, phrase))
         if phrase.pattern is None and phrase.en is not None:
             if (rule, phrase.en) in exact_by_rule:
@@ -206,7 +253,7 @@ def parse_catalog(raw: str) -> Catalog:
     )
 
 
-def _parse_phrase(item: Any, where: str, set_names: frozenset[str]) -> Phrase:
+def _parse_phrase(item: Any, where: str, set_names: frozenset[str], flags: int = 0) -> Phrase:
     if not isinstance(item, dict):
         raise ValueError(f"{where}: an entry must be a table")
     zh = _string(item.get("zh"), f"{where}.zh")
@@ -216,7 +263,7 @@ def _parse_phrase(item: Any, where: str, set_names: frozenset[str]) -> Phrase:
     if en is not None:  # an exact sentence: its zh is used as written, braces and all
         return Phrase(zh=zh, en=_string(en, f"{where}.en"))
     try:
-        pattern = re.compile(_string(pattern_text, f"{where}.pattern"))
+        pattern = re.compile(_string(pattern_text, f"{where}.pattern"), flags)
     except re.error as exc:
         raise ValueError(f"{where}: bad pattern {pattern_text!r}: {exc}") from exc
     groups = frozenset(pattern.groupindex)

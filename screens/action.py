@@ -3,6 +3,11 @@
 The preview shows exactly what will run and where (the plan's steps: command lines or API calls),
 its risk and its undo. Focus starts on Cancel. Destructive and irreversible actions are confirmed
 by typing the host's name. In dry-run mode there is nothing to confirm: the preview is all.
+
+The backends write their sentences in English (the audit log keeps them so); they are translated
+here, when shown (``domain.explanations.action_text_in``): the plan's subject, each step's ``what``
+and the warnings; the result's summary, verification and state. The literal commands and API
+calls (``PlannedStep.exact``), undo parameters, host names and command output never are.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from domain.actions import ActionPlan, ActionResult, Outcome, Risk
+from domain.explanations import action_text_in
 from domain.i18n import Language, tr
 from widgets.safe import host_text
 
@@ -28,19 +34,24 @@ RISK_STYLE = {
 
 
 def plan_text(plan: ActionPlan, lang: Language = "en") -> Text:
-    """The plan, every piece of host text shown literally (escaped), never as markup."""
+    """The plan, every piece of host text shown literally (escaped), never as markup; the
+    backend's sentences in ``lang``, the exact commands as they are."""
+
+    def say(sentence: str) -> str:
+        return action_text_in(plan.action, sentence, lang)
+
     text = Text()
     text.append(f"{tr('ui.action.host', lang)}  ")
     text.append_text(host_text(plan.host, "bold"))
     text.append(f"\n{tr('ui.action.subject', lang)}  ")
-    text.append_text(host_text(plan.subject))
+    text.append_text(host_text(say(plan.subject)))
     text.append(f"\n{tr('ui.action.risk', lang)}  ")
     risk = plan.risk.label
     text.append(risk if lang == "en" else tr(f"ui.risk.{risk}", lang), style=RISK_STYLE[plan.risk])
     text.append(f"\n\n{tr('ui.action.steps', lang)}\n", style="bold")
     for number, step in enumerate(plan.steps, 1):
         text.append(f" {number}. ")
-        text.append_text(host_text(step.what))
+        text.append_text(host_text(say(step.what)))
         text.append("\n    $ ", style="dim")
         text.append_text(host_text(step.exact, "cyan"))
         text.append("\n")
@@ -52,7 +63,7 @@ def plan_text(plan: ActionPlan, lang: Language = "en") -> Text:
         text.append("\n")
     for warning in plan.warnings:
         text.append("\n! ", style="bold yellow")
-        text.append_text(host_text(warning, "yellow"))
+        text.append_text(host_text(say(warning), "yellow"))
     return text
 
 
@@ -119,6 +130,42 @@ OUTCOME_STYLE = {
 }
 
 
+def result_text(plan: ActionPlan, result: ActionResult, lang: Language = "en") -> Text:
+    """What happened: the outcome, the summary, what the verification read back, the state left
+    behind (those three in ``lang``), the evidence hashes, request ids and undo (as they are)."""
+
+    def say(sentence: str) -> str:
+        return action_text_in(plan.action, sentence, lang)
+
+    text = Text()
+    text.append(f"{plan.action}: ", style="bold")
+    outcome = result.outcome.value
+    text.append(
+        outcome if lang == "en" else tr(f"outcome.{outcome}", lang),
+        style=OUTCOME_STYLE[result.outcome],
+    )
+    text.append("\n\n")
+    text.append_text(host_text(say(result.summary)))
+    if result.verification:
+        text.append(f"\n\n{tr('ui.action.verification', lang)}\n", style="bold")
+        text.append_text(host_text(say(result.verification)))
+    if result.state:
+        text.append(f"\n\n{tr('ui.action.state', lang)}\n", style="bold")
+        text.append_text(host_text(say(result.state)))
+    for path, digest in result.evidence[:20]:
+        text.append("\n")
+        text.append_text(host_text(f"{digest}  {path}", "dim"))
+    if result.request_ids:
+        text.append(f"\n\n{tr('ui.action.request-ids', lang)} ", style="bold")
+        text.append(", ".join(result.request_ids))
+    if result.undo is not None:
+        action, params = result.undo
+        args = " ".join(f"{k}={v}" for k, v in params.items())
+        text.append(f"\n{tr('ui.action.undo', lang)}  ")
+        text.append_text(host_text(f"{action} {args}".rstrip()))
+    return text
+
+
 class ResultScreen(ModalScreen[None]):
     """What happened: the outcome, what the verification read back, the state left behind."""
 
@@ -132,37 +179,10 @@ class ResultScreen(ModalScreen[None]):
         self.plan, self.result, self.lang = plan, result, lang
 
     def compose(self) -> ComposeResult:
-        result, lang = self.result, self.lang
-        text = Text()
-        text.append(f"{self.plan.action}: ", style="bold")
-        outcome = result.outcome.value
-        text.append(
-            outcome if lang == "en" else tr(f"outcome.{outcome}", lang),
-            style=OUTCOME_STYLE[result.outcome],
-        )
-        text.append("\n\n")
-        text.append_text(host_text(result.summary))
-        if result.verification:
-            text.append(f"\n\n{tr('ui.action.verification', lang)}\n", style="bold")
-            text.append_text(host_text(result.verification))
-        if result.state:
-            text.append(f"\n\n{tr('ui.action.state', lang)}\n", style="bold")
-            text.append_text(host_text(result.state))
-        for path, digest in result.evidence[:20]:
-            text.append("\n")
-            text.append_text(host_text(f"{digest}  {path}", "dim"))
-        if result.request_ids:
-            text.append(f"\n\n{tr('ui.action.request-ids', lang)} ", style="bold")
-            text.append(", ".join(result.request_ids))
-        if result.undo is not None:
-            action, params = result.undo
-            args = " ".join(f"{k}={v}" for k, v in params.items())
-            text.append(f"\n{tr('ui.action.undo', lang)}  ")
-            text.append_text(host_text(f"{action} {args}".rstrip()))
         with VerticalScroll(id="action-body"):
-            yield Static(text)
+            yield Static(result_text(self.plan, self.result, self.lang))
             with Horizontal(id="confirm-buttons"):
-                yield Button(tr("ui.common.close", lang), id="close", variant="primary")
+                yield Button(tr("ui.common.close", self.lang), id="close", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()
