@@ -14,6 +14,7 @@ from backends.audit_log import AuditLog
 from backends.cloud.agent_source import CloudAgentSource
 from backends.cloud.aliyun import AliyunProvider
 from domain.source import SlowSource, SourceError
+from tests.agent_pages import page_budget
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.pilot_actions import REGION
 
@@ -27,14 +28,16 @@ def run_here(instance_id: str, script: str) -> tuple[int, str]:
     return done.returncode, done.stdout
 
 
-def source_for(emu: AliyunEmulator, instance_id: str, audit: AuditLog) -> CloudAgentSource:
+def source_for(
+    emu: AliyunEmulator, instance_id: str, audit: AuditLog, budget: int = 20000
+) -> CloudAgentSource:
     provider = AliyunProvider(REGION, emu.key_id, emu.secret, endpoint=emu.url)
     return CloudAgentSource(
         "web1 (cloud agent)",
         provider,
         instance_id,
         audit.record_action,
-        budget=5000,
+        budget=budget,
         min_interval=30.0,
     )
 
@@ -48,7 +51,7 @@ async def test_a_sample_through_the_agent_is_the_real_collector_in_pages(
         with AliyunEmulator(region=REGION, command_s=0.0, transition_s=0.0) as emu:
             emu.command_handler = run_here
             vm = emu.add_instance("web1")
-            source = source_for(emu, vm, audit)
+            source = source_for(emu, vm, audit, page_budget(3))  # a few pages, on any machine
             assert isinstance(source, SlowSource) and source.min_interval == 30.0
             snapshot = await asyncio.wait_for(source.sample(), 120)
             runs = len(emu.calls_of("RunCommand"))
