@@ -25,12 +25,19 @@ async def wait_for(pilot: Any, condition: Callable[[], object], tries: int = 400
     return bool(condition())
 
 
+def ready(app: App[Any], kind: type[Any], selector: str) -> bool:
+    """The app shows a ``kind`` screen and it is composed (``selector`` is in it): a pushed
+    screen is current a moment before its widgets exist, which a loaded machine makes visible."""
+    screen = app.screen
+    return isinstance(screen, kind) and bool(screen.query(selector))
+
+
 async def confirm_and_result(
     pilot: Any, app: App[Any], typed: str | None = None
 ) -> tuple[ActionPlan, ActionResult]:
     """Confirm the action preview on screen (typing ``typed`` where the host's name is asked),
     wait for the result, close it; returns the plan and the result."""
-    assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+    assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
     screen = app.screen
     assert isinstance(screen, ActionScreen)
     if typed is not None:

@@ -15,6 +15,7 @@ from backends.local import LocalSource
 from domain.actions import ActionPlan, PlannedStep, Risk
 from screens.action import ActionScreen, ResultScreen, plan_text
 from screens.host import HostScreen
+from tests.pilot_actions import ready, wait_for
 from tests.planted import SLEEP, Planted
 from tui.app import SickbayApp
 from tui.config import Settings
@@ -26,14 +27,6 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 def state_of(pid: int) -> str:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat[stat.rindex(")") + 2]
-
-
-async def wait_for(pilot: Any, condition: Any, tries: int = 200) -> bool:
-    for _ in range(tries):
-        if condition():
-            return True
-        await pilot.pause(0.05)
-    return bool(condition())
 
 
 async def select_pid(pilot: Any, app: SickbayApp, pid: int) -> None:
@@ -63,7 +56,7 @@ async def test_freeze_from_the_process_table_previews_asks_and_records(
         await select_pid(pilot, app, victim.pid)
 
         await pilot.press("f")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         preview = app.screen
         assert isinstance(preview, ActionScreen)
         assert preview.plan.action == "freeze" and str(victim.pid) in preview.plan.subject
@@ -73,7 +66,7 @@ async def test_freeze_from_the_process_table_previews_asks_and_records(
         assert state_of(victim.pid) != "T"
 
         await pilot.press("f")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         app.screen.query_one("#confirm", Button).press()
         assert await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
         result = app.screen
@@ -102,7 +95,7 @@ async def test_kill_needs_the_host_name_typed(planted: Planted, tmp_path: Path) 
         await pilot.press("escape")
 
         await pilot.press("e")  # evidence first
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         app.screen.query_one("#confirm", Button).press()
         assert await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), 400)
         collected = app.screen
@@ -110,7 +103,7 @@ async def test_kill_needs_the_host_name_typed(planted: Planted, tmp_path: Path) 
         await pilot.press("escape")
 
         await pilot.press("ctrl+k")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         screen = app.screen
         assert isinstance(screen, ActionScreen) and screen.plan.needs_typed_confirmation
         execute = screen.query_one("#confirm", Button)
@@ -155,7 +148,7 @@ async def test_dry_run_shows_the_preview_and_changes_nothing(
     async with app.run_test(size=(120, 40)) as pilot:
         await select_pid(pilot, app, victim.pid)
         await pilot.press("f")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         screen = app.screen
         assert isinstance(screen, ActionScreen) and screen.dry_run
         assert not screen.query("#confirm")  # nothing to confirm in a dry run
@@ -178,7 +171,7 @@ async def test_the_command_palette_offers_the_same_actions(
             await pilot.press("space" if key == " " else key)
         await pilot.pause(0.5)
         await pilot.press("enter")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         screen = app.screen
         assert isinstance(screen, ActionScreen) and screen.plan.action == "freeze"
         assert str(victim.pid) in screen.plan.subject

@@ -20,7 +20,7 @@ from screens.host import HostScreen
 from screens.prompt import PromptScreen
 from tests.cloud_emu.aliyun_emu import AliyunEmulator
 from tests.fakes import FakeSource
-from tests.pilot_actions import REGION, confirm_and_result, wait_for
+from tests.pilot_actions import REGION, confirm_and_result, ready, wait_for
 from tui.app import SickbayApp
 from tui.cloud_desk import CloudDesk
 from tui.config import CloudSettings, HostEntry, Settings
@@ -171,7 +171,7 @@ def test_instance_names_and_tags_are_shown_literally() -> None:
 
 
 async def answer_prompt(pilot: Any, app: SickbayApp, text: str) -> None:
-    assert await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+    assert await wait_for(pilot, lambda: ready(app, PromptScreen, "Input"))
     app.screen.query_one(Input).value = text
     await pilot.press("enter")
 
@@ -226,13 +226,13 @@ async def test_block_unblock_and_run_a_command_from_the_cloud_screen(
         assert not any(r.cidr == "203.0.113.66/32" for r in ecs.groups[own].rules)
 
         await pilot.press("b")  # cancelled at the question: nothing is planned
-        assert await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert await wait_for(pilot, lambda: ready(app, PromptScreen, "Input"))
         await pilot.press("escape")
         assert await wait_for(pilot, lambda: isinstance(app.screen, CloudScreen))
 
         await pilot.press("x")
         await answer_prompt(pilot, app, "cat /proc/loadavg")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         typed = app.screen.plan.host if app.screen.plan.needs_typed_confirmation else None
         plan, result = await confirm_and_result(pilot, app, typed)
         assert plan.action == "run-command" and result.outcome.value == "done", result
@@ -261,7 +261,7 @@ async def test_watching_a_host_through_its_cloud_agent(ecs: AliyunEmulator, tmp_
     async with app.run_test(size=(80, 24)) as pilot:
         await open_cloud_screen(pilot, app, source)
         await pilot.press("A")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionScreen))
+        assert await wait_for(pilot, lambda: ready(app, ActionScreen, "#cancel"))
         preview = app.screen
         assert isinstance(preview, ActionScreen)
         assert "through its cloud agent" in preview.plan.subject

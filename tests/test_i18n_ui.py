@@ -5,7 +5,6 @@ English stays as it was."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from screens.localize import localized
 from screens.messages import ActionRequested, ScreenRequested
 from screens.passphrase import PassphraseQuestion, PassphraseScreen
 from tests.fakes import FakeSource
+from tests.pilot_actions import ready, wait_for
 from tui.app import SickbayApp
 from tui.cloud_desk import CloudDesk, NoCloud
 from tui.config import Settings
@@ -119,14 +119,6 @@ def notifications(app: SickbayApp) -> list[str]:
     return said
 
 
-async def until(pilot: Any, condition: Callable[[], object], tries: int = 200) -> bool:
-    for _ in range(tries):
-        if condition():
-            return True
-        await pilot.pause(0.05)
-    return bool(condition())
-
-
 FLEET_WORDS: dict[str, dict[str, Any]] = {
     "en": {
         "status": "sickbay fleet  2 hosts  1 live  2 critical findings",
@@ -156,7 +148,7 @@ async def test_the_fleet_screen_in_each_language(lang: Language) -> None:
         screen = app.screen
         assert isinstance(screen, FleetScreen)
         status = screen.query_one("#status", Static)
-        assert await until(pilot, lambda: str(status.render()) == words["status"]), str(
+        assert await wait_for(pilot, lambda: str(status.render()) == words["status"]), str(
             status.render()
         )
         table = screen.query_one(FleetTable)
@@ -252,7 +244,7 @@ async def test_notifications_and_dialogs_in_each_language(lang: Language) -> Non
         await pilot.pause()
         await pilot.press("2", "b")
         await pilot.press("1", "x")
-        assert await until(pilot, lambda: isinstance(app.screen, ActionMenuScreen))
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ActionMenuScreen))
         finding = acting.query_one(FindingsTable).cursor_row
         assert finding is not None
         menu = str(app.screen.query_one(Static).render())
@@ -270,7 +262,7 @@ async def test_notifications_and_dialogs_in_each_language(lang: Language) -> Non
             "web1", Path("/k/id_ed25519"), False, "keyring", False, 0, lang
         )
         app.push_screen(PassphraseScreen(question))
-        assert await until(pilot, lambda: isinstance(app.screen, PassphraseScreen))
+        assert await wait_for(pilot, lambda: isinstance(app.screen, PassphraseScreen))
         await pilot.press("enter")  # nothing typed
         await pilot.pause()
         for key in ("host key", "screen", "action", "address", "passphrase"):
@@ -316,7 +308,7 @@ async def test_the_risk_and_the_outcome_of_an_action_in_each_language(
     result = ActionResult(Outcome.DONE, "froze 1 process: xmrig")
     app = _Shows(ResultScreen(plan, result, lang))
     async with app.run_test(size=(80, 24)) as pilot:
-        assert await until(pilot, lambda: isinstance(app.screen, ResultScreen))
+        assert await wait_for(pilot, lambda: ready(app, ResultScreen, "Static"))
         text = str(app.screen.query_one(Static).render())
         assert text.startswith(f"freeze: {outcome}\n") and "froze 1 process: xmrig" in text
 
